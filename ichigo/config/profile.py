@@ -1,0 +1,77 @@
+"""Loading and validating profiles."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError
+
+from ichigo.config.sections import (
+    BaseModelConfig, ClusterConfig, DataConfig, EvalConfig, RegistryConfig, Section,
+    ServingConfig, SpeechTokenizerConfig, TrainingConfig, TTSConfig,
+)
+from ichigo.errors import ConfigError
+
+
+class Profile(Section):
+    name: str
+    kind: Literal["embedded", "cluster"]
+    base_model: BaseModelConfig
+    tts: TTSConfig
+    speech_tokenizer: SpeechTokenizerConfig
+    data: DataConfig
+    training: TrainingConfig
+    eval: EvalConfig
+    registry: RegistryConfig
+    serving: ServingConfig
+    cluster: ClusterConfig = ClusterConfig()
+
+
+def profile_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("ichigo.config").joinpath("profiles").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def _deep_update(base: dict, overrides: dict) -> dict:
+    out = dict(base)
+    for k, v in overrides.items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid profile {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        lines.append(f"  - {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_profile(name_or_path: str | Path = "local", overrides: dict[str, Any] | None = None) -> Profile:
+    """A packaged profile by name (`local`, `h100`) or a YAML file path, plus nested overrides."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"profile file {path} does not exist")
+        text, source = path.read_text(), str(path)
+    else:
+        names = profile_names()
+        if str(name_or_path) not in names:
+            raise ConfigError(f"unknown profile {name_or_path!r}: choose one of {names} or give a YAML path")
+        text = resources.files("ichigo.config").joinpath(f"profiles/{name_or_path}.yaml").read_text()
+        source = f"'{name_or_path}'"
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"profile {source} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"profile {source} must be a mapping of sections")
+    if overrides:
+        raw = _deep_update(raw, overrides)
+    try:
+        return Profile.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, source)) from None

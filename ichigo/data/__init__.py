@@ -1,0 +1,1 @@
+"""Data: the embedded world corpus, TTS + speech tokenization, and the three stage mixes."""
