@@ -1,0 +1,115 @@
+"""Row types that flow between data building, training and evaluation, and their Parquet form.
+
+Stage datasets are directories of `part-NNNNN.parquet` shards plus `manifest.json`. Every row has a
+`task` (e.g. sound_only, speech_qa, transcription, text, two_turn, four_turn, inaudible) and either
+`codes` (stage 1: sound-only sequences) or `messages` (chat rows in `messages_to_json` form, stored
+as a JSON string so that Parquet needs no nested schema).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ichigo.chat_template import Message, messages_from_json, messages_to_json
+
+STAGE_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("task", pa.string()),
+    ("codes", pa.list_(pa.int16())),
+    ("messages", pa.string()),
+])
+
+
+@dataclass
+class StageRow:
+    id: str
+    task: str
+    codes: list[int] | None = None
+    messages: list[Message] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.codes is None) == (self.messages is None):
+            raise ValueError(f"row {self.id}: exactly one of codes / messages must be set")
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """Write-then-rename so a killed job never leaves a half-written file behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_atomic_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def stage_rows_to_table(rows: Sequence[StageRow]) -> pa.Table:
+    return pa.Table.from_pylist([
+        {"id": r.id, "task": r.task, "codes": r.codes,
+         "messages": None if r.messages is None else json.dumps(messages_to_json(r.messages))}
+        for r in rows], schema=STAGE_SCHEMA)
+
+
+def write_stage_shard(rows: Sequence[StageRow], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(stage_rows_to_table(rows), tmp)
+    os.replace(tmp, path)
+
+
+def shard_paths(directory: Path) -> list[Path]:
+    paths = sorted(Path(directory).glob("part-*.parquet"))
+    if not paths:
+        raise FileNotFoundError(f"no part-*.parquet shards in {directory}")
+    return paths
+
+
+def read_stage_rows(directory: Path) -> Iterator[StageRow]:
+    for p in shard_paths(directory):
+        for rec in pq.read_table(p).to_pylist():
+            yield StageRow(
+                id=rec["id"], task=rec["task"], codes=rec["codes"],
+                messages=None if rec["messages"] is None else messages_from_json(json.loads(rec["messages"])))
+
+
+# Evaluation items (held-out voices): spoken questions with references, and noise clips.
+EVAL_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("kind", pa.string()),  # "qa" (spoken question with reference answer) or "noise"
+    ("text", pa.string()),  # what was spoken ("" for noise)
+    ("answer", pa.string()),  # reference answer ("" for noise)
+    ("voice", pa.string()),
+    ("codes", pa.list_(pa.int16())),
+    ("audio_wav", pa.binary()),  # 16 kHz mono WAV bytes (for latency: tokenizer + first token)
+])
+
+
+@dataclass
+class EvalItem:
+    id: str
+    kind: str
+    text: str
+    answer: str
+    voice: str
+    codes: list[int]
+    audio_wav: bytes = field(default=b"", repr=False)
+
+
+def write_eval_items(items: Iterable[EvalItem], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.Table.from_pylist([vars(i) for i in items], schema=EVAL_SCHEMA), tmp)
+    os.replace(tmp, path)
+
+
+def read_eval_items(path: Path) -> list[EvalItem]:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"eval set {path} does not exist")
+    return [EvalItem(**r) for r in pq.read_table(path).to_pylist()]

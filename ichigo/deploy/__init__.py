@@ -1,0 +1,5 @@
+"""Deployment helpers: the Ray Serve config generated from a profile, the RBAC the code needs,
+custom-resource schema validation and the renderer that keeps manifests/ and helm/ in sync.
+
+Pure Python (no kfp/ray imports); the rendered YAML is checked in and tested like a golden file.
+"""
