@@ -67,7 +67,7 @@ def run_checkov(target: Path, framework: str = "kubernetes", exe: Path | None = 
     """Scan `target` (a file or directory) offline and collect failed and suppressed checks."""
     exe = exe or ensure_checkov()
     flag = "-f" if target.is_file() else "-d"
-    cmd = [str(exe), flag, str(target), "--framework", framework, "-o", "json", "--quiet", "--compact",
+    cmd = [str(exe), flag, str(target), "--framework", framework, "-o", "json", "--compact",
            "--skip-download", *extra_args]
     env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -79,7 +79,7 @@ def run_checkov(target: Path, framework: str = "kubernetes", exe: Path | None = 
         if not isinstance(block, dict):  # checkov prints a summary dict or [] when nothing matched
             continue
         results = block.get("results", {})
-        report.passed += len(results.get("passed_checks", []))
+        report.passed += int(block.get("summary", {}).get("passed", 0))
         for key, out in (("failed_checks", report.failures), ("skipped_checks", report.skipped)):
             for c in results.get(key, []):
                 out.append(CheckovFailure(c["check_id"], c.get("check_name", ""), c.get("resource", ""),
