@@ -4,7 +4,7 @@ A profile is one YAML file (packaged ones live next to this module; any path wor
 by `Profile`. Bad values fail on load with a `ConfigError` naming the field.
 """
 
-from ichigo.config.profile import Profile, load_profile, profile_names
+from ichigo.config.profile import Profile, load_profile, parse_overrides, profile_names, with_workdir
 from ichigo.config.sections import (
     BaseModelConfig,
     ClusterConfig,
@@ -19,7 +19,7 @@ from ichigo.config.sections import (
 )
 
 __all__ = [
-    "Profile", "load_profile", "profile_names", "BaseModelConfig", "ClusterConfig", "DataConfig",
+    "Profile", "load_profile", "profile_names", "parse_overrides", "with_workdir", "BaseModelConfig", "ClusterConfig", "DataConfig",
     "EvalConfig", "RegistryConfig", "ServingConfig", "SpeechTokenizerConfig", "StageConfig",
     "TrainingConfig", "TTSConfig",
 ]

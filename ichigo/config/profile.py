@@ -75,3 +75,26 @@ def load_profile(name_or_path: str | Path = "local", overrides: dict[str, Any] |
         return Profile.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_errors(e, source)) from None
+
+
+def with_workdir(profile: Profile, workdir: str | Path) -> Profile:
+    """Fill the `{workdir}` placeholders (the embedded profile keeps its MLflow store there)."""
+    reg = profile.registry
+    update = {k: getattr(reg, k).format(workdir=Path(workdir).resolve())
+              for k in ("tracking_uri", "artifact_location") if isinstance(getattr(reg, k), str)}
+    return profile.model_copy(update={"registry": reg.model_copy(update=update)})
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`["training.stages.stage1.steps=10", ...]` -> nested dict (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like section.field=value")
+        node = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return out

@@ -161,6 +161,16 @@ class EvalConfig(Section):
     judge_endpoint: str | None = None  # OpenAI-compatible; None: the offline scorer
     num_mmlu_shots: int = Field(3, ge=0)
     max_new_tokens: int = Field(24, ge=1)
+    # added for ichigo.eval: judge client, data sources, item caps, latency protocol
+    judge_model: str = "judge"  # model name sent to the judge endpoint
+    judge_timeout_s: float = Field(60.0, gt=0)
+    judge_max_attempts: int = Field(4, ge=1)  # per item, for timeouts, 5xx and unparseable replies
+    mmlu_source: str | None = None  # JSONL/Parquet (local or s3://); None: the embedded set
+    max_mmlu_items: int | None = Field(200, ge=1)
+    max_items: int | None = Field(None, ge=1)  # cap per speech metric (None: the whole eval set)
+    latency_runs: int = Field(10, ge=1)  # the paper: 10 runs on 1-5 s utterances
+    latency_warmup: int = Field(2, ge=0)
+    seed: int = 0
 
 
 class RegistryConfig(Section):
@@ -171,6 +181,13 @@ class RegistryConfig(Section):
     experiment: str = "ichigo"
     candidate_alias: str = "challenger"
     serving_alias: str = "champion"
+    # every MLflow/S3 call is retried with exponential backoff before a clear error is raised
+    retries: int = Field(5, ge=0)
+    retry_backoff_seconds: float = Field(0.5, ge=0)
+    retry_max_backoff_seconds: float = Field(8.0, ge=0)
+    # the follower moves the alias back when a promoted version fails to load or is unhealthy
+    revert_alias_on_failure: bool = True
+    cache_dir: str = "{workdir}/registry-cache"  # where resolved packages are downloaded
 
 
 class AutoscalingConfig(Section):
@@ -201,6 +218,13 @@ class ServingConfig(Section):
     max_new_tokens: int = Field(64, ge=1)
     follow_alias: str = "champion"
     poll_seconds: float = Field(10.0, gt=0)
+    # serving-only knobs (ichigo.assistant): reply voice (None: first held-out/train voice),
+    # sampling temperature (0 = greedy), optional system prompt, text and package-cache limits
+    voice: str | None = None
+    temperature: float = Field(0.0, ge=0, le=2)
+    system_prompt: str | None = None
+    max_text_chars: int = Field(4000, ge=1)
+    package_cache: str | None = None  # where models:/ packages are downloaded (None: workdir)
     deployments: dict[Literal["speech_tokenizer", "llm", "tts", "ingress"], DeploymentConfig] = Field(
         default_factory=lambda: {k: DeploymentConfig() for k in ("speech_tokenizer", "llm", "tts", "ingress")})
 

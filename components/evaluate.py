@@ -1,0 +1,39 @@
+from kfp import dsl
+
+from components.runtime import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
+             prepared: dsl.Input[dsl.Model], stages: dsl.Input[dsl.Dataset],
+             tokenizer: dsl.Input[dsl.Model], evaluation: dsl.Output[dsl.Artifact],
+             metrics: dsl.Output[dsl.Metrics]):
+    """Text retention, speech QA, ASR, inaudible refusal and first-token latency of the candidate,
+    and of the untrained model (base + sound tokens) for comparison."""
+    import json
+    from pathlib import Path
+
+    from components.runtime import model_dir, profile_from_json, step_summary
+    from ichigo.cache import run_step
+    from ichigo.eval.run import evaluate_model
+
+    profile = profile_from_json(profile_json)
+    tok_file = Path(tokenizer.path) / step_summary(tokenizer.path)["file"]
+    base_dir = Path(prepared.path) / "base"
+    eval_dir = Path(stages.path) / "eval"
+
+    def run(out):
+        res = {}
+        for name, llm in (("candidate", model_dir(candidate.path)), ("untrained", model_dir(prepared.path))):
+            r = evaluate_model(profile, llm, eval_dir, tok_file, out / name,
+                               base_llm_dir=base_dir if base_dir.is_dir() else None)
+            res[name] = r.metrics
+        return res
+
+    summary = run_step("evaluate", profile.eval.model_dump(),
+                       {"candidate": candidate.path, "prepared": prepared.path, "stages": stages.path,
+                        "tokenizer": tokenizer.path}, evaluation.path, run, cache_dir or None)
+    for k, v in summary["candidate"].items():
+        if isinstance(v, (int, float)):
+            metrics.log_metric(k, float(v))
+    Path(evaluation.path, "metrics.json").write_text(json.dumps(summary, indent=2))

@@ -1,0 +1,34 @@
+from kfp import dsl
+
+from components.runtime import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def train_stage(profile_json: str, cache_dir: str, stage: str, model: dsl.Input[dsl.Model],
+                stages: dsl.Input[dsl.Dataset], trained: dsl.Output[dsl.Model]):
+    """One training stage with the project recipe: torchrun locally, a Kubeflow Trainer TrainJob
+    on the cluster (profile.training.launcher). Per-step metrics go to MLflow."""
+    import os
+    from pathlib import Path
+
+    from components.runtime import as_dict, model_dir, profile_from_json, quiet_logs
+    from ichigo.cache import run_step
+    from ichigo.tracking import tracking_run
+    from ichigo.training.launch import run_stage
+
+    quiet_logs()
+    profile = profile_from_json(profile_json)
+    config = {"stage": stage, "training": profile.training.model_dump()}
+
+    def train(out):
+        with tracking_run(profile.registry, stage, params=profile.training.stages[stage].model_dump()) as env:
+            result = as_dict(run_stage(profile, stage, model_dir(model.path), Path(stages.path) / stage,
+                                       out, env=env))
+        # where the HF model sits inside the artifact (relative: the cache may move the dir)
+        result["hf_subdir"] = os.path.relpath(result.pop("output_dir", out), out)
+        return result
+
+    summary = run_step(f"train_{stage}", config, {"model": model.path, "data": stages.path},
+                       trained.path, train, cache_dir or None)
+    trained.metadata.update({"stage": stage, "final_loss": summary.get("final_loss"),
+                             "steps": summary.get("steps"), "cached": summary.get("cached")})

@@ -1,0 +1,33 @@
+"""Pipeline step: the base model with the sound tokens added, ready for stage 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ichigo.config import Profile
+from ichigo.model.base_model import build_embedded_base_model
+from ichigo.model.checkpoint import load_pretrained, save_pretrained
+from ichigo.model.vocab import extend_vocab
+from ichigo.storage import fetch
+
+
+def prepare_model(profile: Profile, out_dir: str | Path, progress=None) -> dict:
+    """Writes `out_dir/base` (the unmodified base, for text-retention comparison; embedded only,
+    an hf_checkpoint base is referenced by `summary["base_uri"]`) and `out_dir/extended`
+    (base + 515 tokens). Returns a summary that is also `out_dir/summary.json`."""
+    out = Path(out_dir)
+    cfg = profile.base_model
+    if cfg.kind == "embedded":
+        base_dir = out / "base"
+        summary = build_embedded_base_model(cfg, base_dir, on_step=progress)
+    else:
+        base_dir = fetch(cfg.uri, out / "cache")
+        summary = {"kind": "hf_checkpoint", "base_uri": cfg.uri}
+    lm = load_pretrained(base_dir)
+    model, tok, args = extend_vocab(lm.model, lm.tokenizer, lm.args)
+    save_pretrained(model, tok, args, out / "extended",
+                    meta={**lm.meta, "base_vocab_size": lm.args.vocab_size, "vocab_size": args.vocab_size})
+    summary = {**summary, "base_vocab_size": lm.args.vocab_size, "vocab_size": args.vocab_size}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

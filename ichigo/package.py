@@ -1,0 +1,73 @@
+"""The one packaged model that the registry stores and serving loads.
+
+```
+<package>/
+  package.json        format version, chat template id, speech tokenizer backend, lineage
+  llm/                HF-format LLM dir (config.json, model.safetensors, tokenizer.json, ichigo.json)
+  speech_tokenizer/   the speech tokenizer checkpoint (file named in package.json)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ichigo.errors import InputError
+
+PACKAGE_FORMAT = "ichigo-package/1"
+CHAT_TEMPLATE_ID = "llama3-ichigo/1"  # bump when ichigo.chat_template changes the layout
+PACKAGE_FILE = "package.json"
+
+
+@dataclass
+class PackageInfo:
+    speech_tokenizer_backend: str
+    speech_tokenizer_file: str  # relative to speech_tokenizer/
+    chat_template: str = CHAT_TEMPLATE_ID
+    format: str = PACKAGE_FORMAT
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+
+def write_package(out_dir: str | Path, llm_dir: str | Path, speech_tokenizer_path: str | Path,
+                  speech_tokenizer_backend: str, lineage: dict[str, Any] | None = None) -> Path:
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(llm_dir, out / "llm")
+    st = Path(speech_tokenizer_path)
+    (out / "speech_tokenizer").mkdir(parents=True)
+    if st.is_dir():
+        shutil.copytree(st, out / "speech_tokenizer", dirs_exist_ok=True)
+        name = "."
+    else:
+        shutil.copy2(st, out / "speech_tokenizer" / st.name)
+        name = st.name
+    info = PackageInfo(speech_tokenizer_backend, name, lineage=lineage or {})
+    (out / PACKAGE_FILE).write_text(json.dumps(vars(info), indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def read_package_info(package_dir: str | Path) -> PackageInfo:
+    path = Path(package_dir) / PACKAGE_FILE
+    if not path.is_file():
+        raise InputError(f"{package_dir} is not an Ichigo model package (no {PACKAGE_FILE})")
+    info = PackageInfo(**json.loads(path.read_text()))
+    if info.format != PACKAGE_FORMAT:
+        raise InputError(f"package format {info.format!r} is not supported (need {PACKAGE_FORMAT})")
+    if info.chat_template != CHAT_TEMPLATE_ID:
+        raise InputError(f"package was trained with chat template {info.chat_template!r}, this code "
+                         f"uses {CHAT_TEMPLATE_ID!r}; retrain or use the matching release")
+    return info
+
+
+def llm_dir(package_dir: str | Path) -> Path:
+    return Path(package_dir) / "llm"
+
+
+def speech_tokenizer_path(package_dir: str | Path) -> Path:
+    info = read_package_info(package_dir)
+    return (Path(package_dir) / "speech_tokenizer" / info.speech_tokenizer_file).resolve()

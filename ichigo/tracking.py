@@ -1,0 +1,46 @@
+"""MLflow runs for pipeline steps: opened here, written by whoever does the work (e.g. the
+training recipe on rank 0 via MLFLOW_RUN_ID), closed with the step's outcome."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+from ichigo.config.sections import RegistryConfig
+
+
+def _client(cfg: RegistryConfig):
+    import mlflow
+
+    if cfg.s3_endpoint_url:
+        os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", cfg.s3_endpoint_url)
+    mlflow.set_tracking_uri(cfg.tracking_uri)
+    return mlflow.MlflowClient(cfg.tracking_uri)
+
+
+def experiment_id(cfg: RegistryConfig) -> str:
+    client = _client(cfg)
+    exp = client.get_experiment_by_name(cfg.experiment)
+    if exp is not None:
+        return exp.experiment_id
+    return client.create_experiment(cfg.experiment, artifact_location=cfg.artifact_location)
+
+
+@contextlib.contextmanager
+def tracking_run(cfg: RegistryConfig, run_name: str, params: dict | None = None,
+                 tags: dict | None = None) -> Iterator[dict[str, str]]:
+    """Yields the env that lets a subprocess log into this run; marks it FINISHED or FAILED."""
+    client = _client(cfg)
+    run = client.create_run(experiment_id(cfg), run_name=run_name,
+                            tags={"ichigo.step": run_name, **(tags or {})})
+    for k, v in (params or {}).items():
+        client.log_param(run.info.run_id, k, v)
+    env = {"MLFLOW_TRACKING_URI": cfg.tracking_uri, "MLFLOW_RUN_ID": run.info.run_id,
+           "MLFLOW_EXPERIMENT_ID": run.info.experiment_id}
+    try:
+        yield env
+    except BaseException:
+        client.set_terminated(run.info.run_id, "FAILED")
+        raise
+    client.set_terminated(run.info.run_id, "FINISHED")

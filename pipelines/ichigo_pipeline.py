@@ -1,0 +1,72 @@
+"""The whole Ichigo recipe as one KFP pipeline; every arrow is an artifact.
+
+prepare_model ─────────────────────────────────────────────┐
+synthesize_speech → fit_speech_tokenizer → tokenize_speech → build_datasets
+   → train stage1 → stage2 → stage3 → evaluate → gate ─If→ register (alias challenger)
+                                                       └Else→ reject (says why)
+"""
+
+
+from kfp import dsl
+
+from components.build_datasets import build_datasets
+from components.evaluate import evaluate
+from components.gate import gate
+from components.prepare_model import prepare_model
+from components.register import register, reject
+from components.speech_tokenizer import fit_speech_tokenizer, tokenize_speech
+from components.synthesize_speech import synthesize_speech
+from components.train_stage import train_stage
+
+PIPELINE_NAME = "ichigo-speech-llm"
+
+
+def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False) -> dsl.PipelineTask:
+    """Kubernetes-only settings (kfp.local ignores them): S3 + MLflow credentials from Secrets."""
+    from kfp import kubernetes
+
+    # the same Secret the platform manifests use (docs/deploy.md, "Secrets to create first")
+    kubernetes.use_secret_as_env(task, secret_name="ichigo-s3", secret_key_to_env={
+        "access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY"})
+    kubernetes.use_secret_as_env(task, secret_name="ichigo-s3", optional=True,  # absent on AWS S3
+                                 secret_key_to_env={"endpoint_url": "AWS_ENDPOINT_URL"})
+    task.set_caching_options(True)
+    return task
+
+
+@dsl.pipeline(name=PIPELINE_NAME,
+              description="Ichigo early-fusion speech LLM: data synthesis, 3-stage training, "
+                          "evaluation gate, MLflow registration")
+def ichigo_pipeline(profile_json: str, cache_dir: str = "", run_label: str = "") -> str:
+    prep = prepare_model(profile_json=profile_json, cache_dir=cache_dir).set_display_name("prepare base model + sound tokens")
+    corpus = synthesize_speech(profile_json=profile_json, cache_dir=cache_dir).set_display_name("synthesize speech (TTS)")
+    tok = fit_speech_tokenizer(profile_json=profile_json, cache_dir=cache_dir,
+                               corpus=corpus.outputs["corpus"]).set_display_name("speech tokenizer")
+    codes = tokenize_speech(profile_json=profile_json, cache_dir=cache_dir, corpus=corpus.outputs["corpus"],
+                            tokenizer=tok.outputs["tokenizer"]).set_display_name("tokenize speech")
+    data = build_datasets(profile_json=profile_json, cache_dir=cache_dir,
+                          tokens=codes.outputs["tokens"]).set_display_name("stage datasets")
+    model = prep.outputs["model"]
+    trained = []
+    for stage in ("stage1", "stage2", "stage3"):
+        t = train_stage(profile_json=profile_json, cache_dir=cache_dir, stage=stage, model=model,
+                        stages=data.outputs["stages"]).set_display_name(f"train {stage}")
+        trained.append(t)
+        model = t.outputs["trained"]
+    ev = evaluate(profile_json=profile_json, cache_dir=cache_dir, candidate=model,
+                  prepared=prep.outputs["model"], stages=data.outputs["stages"],
+                  tokenizer=tok.outputs["tokenizer"]).set_display_name("evaluate")
+    g = gate(profile_json=profile_json, evaluation=ev.outputs["evaluation"],
+             stage1=trained[0].outputs["trained"], stage2=trained[1].outputs["trained"],
+             stage3=trained[2].outputs["trained"]).set_display_name("gate")
+    for task in (prep, corpus, tok, codes, data, *trained, ev, g):
+        _cluster_settings(task)
+    with dsl.If(g.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
+        reg = register(profile_json=profile_json, run_label=run_label, candidate=model,
+                       tokenizer=tok.outputs["tokenizer"], stages=data.outputs["stages"],
+                       evaluation=ev.outputs["evaluation"],
+                       decision=g.outputs["decision"]).set_display_name("register in MLflow")
+        _cluster_settings(reg)
+    with dsl.Else(name="gate-failed"):
+        rej = reject(evaluation=ev.outputs["evaluation"], decision=g.outputs["decision"]).set_display_name("rejected")
+    return dsl.OneOf(reg.output, rej.output)

@@ -1,0 +1,72 @@
+"""Run the whole pipeline on this machine with kfp.local (the embedded profile's main job)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ichigo.config import Profile, with_workdir
+
+
+@dataclass
+class LocalRun:
+    summary: dict
+    seconds: float
+    workdir: Path
+
+    @property
+    def registered(self) -> bool:
+        return bool(self.summary.get("registered"))
+
+
+def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True) -> LocalRun:
+    import warnings
+
+    from kfp import local
+
+    # display names and kfp-kubernetes settings are for the KFP UI / cluster; locally they are noise
+    warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+
+    from pipelines.ichigo_pipeline import ichigo_pipeline
+
+    t0 = time.time()
+    wd = Path(workdir).resolve()
+    wd.mkdir(parents=True, exist_ok=True)
+    profile = with_workdir(profile, wd)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(wd / "kfp"),
+               raise_on_error=True)
+    label = time.strftime("local-%Y%m%d-%H%M%S")
+    task = ichigo_pipeline(profile_json=profile.model_dump_json(),
+                           cache_dir=str(wd / "cache") if use_cache else "", run_label=label)
+    summary = json.loads(task.output)
+    summary["run_label"] = label
+    run = LocalRun(summary, time.time() - t0, wd)
+    (wd / "last_run.json").write_text(json.dumps(summary, indent=2, default=str))
+    return run
+
+
+def format_summary(run: LocalRun, profile: Profile) -> str:
+    s = run.summary
+    lines = ["", "=" * 72, f"Ichigo pipeline ({profile.name} profile) finished in {run.seconds / 60:.1f} min", "=" * 72,
+             "Training loss per stage (first -> final):"]
+    for stage, losses in (s.get("stage_losses") or {}).items():
+        if losses:
+            lines.append(f"  {stage}: {losses[0]:.3f} -> {losses[-1]:.3f}  ({len(losses)} steps)")
+    lines.append("Evaluation (candidate vs threshold):")
+    for c in s.get("checks", []):
+        mark = "PASS" if c.get("passed") else "FAIL"
+        val, thr = c.get("value"), c.get("threshold")
+        fmt = (lambda x: f"{x:.4g}" if isinstance(x, (int, float)) else str(x))
+        lines.append(f"  [{mark}] {c.get('name'):<32} {fmt(val):>10} {c.get('op', '')} {fmt(thr)}")
+    if s.get("registered"):
+        lines.append(f"Registered: {s['model']} version {s['version']} (alias '{s['alias']}')  {s.get('uri', '')}")
+    else:
+        lines.append("NOT registered — the gate rejected the candidate:")
+        lines += [f"  - {r}" for r in s.get("reasons", [])]
+    lines.append(f"Artifacts and MLflow store: {run.workdir}")
+    return "\n".join(lines)

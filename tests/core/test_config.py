@@ -1,0 +1,52 @@
+import pytest
+
+from ichigo.config import load_profile, parse_overrides, profile_names, with_workdir
+from ichigo.errors import ConfigError
+
+
+def test_packaged_profiles_load():
+    assert {"local", "h100"} <= set(profile_names())
+    assert load_profile("local").kind == "embedded"
+
+
+def test_h100_profile_carries_the_papers_hyperparameters():
+    st = load_profile("h100").training.stages
+    table = {"stage1": (8064, 480, 2e-4, 50, 512), "stage2": (7400, 256, 7e-5, 73, 4096),
+             "stage3": (644, 256, 1.5e-5, 8, 4096)}
+    for name, (steps, gb, lr, warm, maxlen) in table.items():
+        s = st[name]
+        assert (s.steps, s.global_batch, s.lr, s.warmup_steps, s.max_seq_len) == (steps, gb, lr, warm, maxlen)
+        assert s.weight_decay == 0.005
+
+
+@pytest.mark.parametrize("override,field", [
+    ({"training": {"stages": {"stage2": {"global_batch": 300}}}}, "global_batch"),
+    ({"training": {"stages": {"stage1": {"lr": -1}}}}, "training.stages.stage1.lr"),
+    ({"data": {"stage2_mix": {"speech_qa": 0.5, "transcription": 0.2, "text": 0.1}}}, "stage2_mix"),
+    ({"tts": {"backend": "festival"}}, "tts.backend"),
+    ({"training": {"typo_field": 1}}, "training.typo_field"),
+    ({"training": {"device": "cpu", "dtype": "bf16"}}, "bf16"),
+])
+def test_bad_config_fails_on_load_naming_the_field(override, field):
+    with pytest.raises(ConfigError) as e:
+        load_profile("local", override)
+    assert field in str(e.value)
+
+
+def test_profile_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_profile(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_profile(bad)
+    with pytest.raises(ConfigError, match="unknown profile"):
+        load_profile("nope")
+
+
+def test_overrides_and_workdir():
+    p = load_profile("local", parse_overrides(["training.stages.stage1.steps=20"]))
+    assert p.training.stages["stage1"].steps == 20
+    with pytest.raises(ConfigError, match="section.field=value"):
+        parse_overrides(["nonsense"])
+    assert with_workdir(p, "/x").registry.tracking_uri == "sqlite:////x/mlflow.db"

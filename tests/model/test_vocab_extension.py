@@ -1,0 +1,69 @@
+import json
+
+import pytest
+
+import torch
+from tokenizers import AddedToken, Tokenizer, models
+
+from ichigo.chat_template import SPECIAL_TOKENS
+from ichigo.model import ModelArgs, build_model, extend_vocab, load_pretrained, save_pretrained
+from ichigo.model.base_model import init_weights
+from ichigo.model.tokenizer import IchigoTokenizer
+from ichigo.sound_tokens import NEW_TOKENS
+
+
+def llama31_sized_tokenizer() -> IchigoTokenizer:
+    """A tokenizer with exactly Llama-3.1's 128256 ids (128250 words + 6 specials)."""
+    vocab = {f"w{i}": i for i in range(128250 - 1)}
+    vocab["[UNK]"] = 128249
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tk.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    assert tk.get_vocab_size(with_added_tokens=True) == 128256
+    return IchigoTokenizer(tk)
+
+
+@pytest.mark.slow
+def test_extension_on_a_128256_base_gives_the_llama31_ids(tmp_path):
+    tok = llama31_sized_tokenizer()
+    args = ModelArgs(vocab_size=128256, embed_dim=16, num_layers=1, num_heads=2, num_kv_heads=1,
+                     intermediate_dim=32, max_seq_len=64)
+    torch.manual_seed(0)
+    model = build_model(args)
+    init_weights(model)
+    x = torch.randint(0, 128256, (2, 12))
+    with torch.no_grad():
+        before = model(x)
+    model, tok2, args2 = extend_vocab(model, tok, args)
+    vocab = tok2.tk.get_vocab(with_added_tokens=True)
+    assert vocab["<|sound_start|>"] == 128256 and vocab["<|sound_end|>"] == 128257
+    assert [vocab[f"<|sound_{c:04d}|>"] for c in (0, 512)] == [128258, 128770]
+    assert args2.vocab_size == tok2.vocab_size == 128771
+    with torch.no_grad():
+        after = model(x)
+    # old-token logits are unchanged; new rows are the mean of the old ones
+    torch.testing.assert_close(after[..., :128256], before, rtol=0, atol=0)
+    torch.testing.assert_close(model.tok_embeddings.weight[128300], model.tok_embeddings.weight[:128256].mean(0))
+    save_pretrained(model, tok2, args2, tmp_path / "m")
+    assert json.loads((tmp_path / "m/config.json").read_text())["vocab_size"] == 128771
+    lm = load_pretrained(tmp_path / "m")
+    assert lm.tokenizer.sound.start_id == 128256
+    with torch.no_grad():
+        torch.testing.assert_close(lm.model(x), after)
+
+
+def test_every_sound_token_is_one_id_in_the_saved_tokenizer(tiny_llm_dir):
+    tok = IchigoTokenizer.load(tiny_llm_dir)
+    base = tok.sound.start_id
+    for i, t in enumerate(NEW_TOKENS):
+        assert tok.encode(t) == [base + i]
+    assert tok.encode("<|sound_start|><|sound_0007|><|sound_end|>") == [base, base + 2 + 7, base + 1]
+
+
+def test_extending_twice_or_mismatched_pairs_fails(tiny_llm_dir):
+    import pytest
+
+    lm = load_pretrained(tiny_llm_dir)
+    with pytest.raises(ValueError, match="already has sound tokens"):
+        lm.tokenizer.with_sound_tokens()
+    with pytest.raises(ValueError, match="differ"):
+        extend_vocab(lm.model, lm.tokenizer, lm.args.with_vocab(10))

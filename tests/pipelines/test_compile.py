@@ -1,0 +1,33 @@
+"""The checked-in compiled pipelines are current, and they parse as KFP IR (pipeline-spec protos)."""
+
+import yaml
+from google.protobuf import json_format
+
+from pipelines.compile import COMPILED_PROFILES, compile_pipeline, compiled_path
+from ichigo.config import load_profile
+
+
+def test_checked_in_yaml_is_not_stale(tmp_path):
+    for name in COMPILED_PROFILES:
+        fresh = compile_pipeline(load_profile(name), tmp_path / f"{name}.yaml").read_text()
+        assert compiled_path(name).read_text() == fresh, (
+            f"{compiled_path(name)} is stale: run `ichigo compile` and commit the result")
+
+
+def test_compiled_yaml_parses_with_the_pipeline_spec_protos():
+    from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    docs = list(yaml.safe_load_all(compiled_path("h100").read_text()))
+    spec = json_format.ParseDict(docs[0], pipeline_spec_pb2.PipelineSpec())
+    tasks = spec.root.dag.tasks
+    assert {"train-stage", "train-stage-2", "train-stage-3", "evaluate", "gate"} <= set(tasks)
+    assert any(t.trigger_policy.condition for t in
+               [*spec.components[tasks["condition-branches-1"].component_ref.name].dag.tasks.values()])
+    platform = json_format.ParseDict(docs[1], pipeline_spec_pb2.PlatformSpec())
+    for executor, cfg in platform.platforms["kubernetes"].deployment_spec["executors"].items():
+        k8s = json_format.ParseDict(json_format.MessageToDict(cfg), k8s_pb2.KubernetesExecutorConfig())
+        assert k8s.secret_as_env, f"{executor} lacks the S3 credentials secret"
+    # the h100 profile is baked in as the default, so a submitted run needs no arguments
+    default = spec.root.input_definitions.parameters["profile_json"].default_value.string_value
+    assert load_profile("h100").model_dump_json() == default
