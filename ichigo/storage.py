@@ -1,19 +1,27 @@
 """Local paths and s3:// URIs behind one pair of functions (any S3-compatible store via boto3).
 
-The endpoint comes from AWS_ENDPOINT_URL / MLFLOW_S3_ENDPOINT_URL when set (SeaweedFS, MinIO, ...).
+S3 goes through boto3 with its usual configuration (AWS_* variables; AWS_ENDPOINT_URL or
+MLFLOW_S3_ENDPOINT_URL for a non-AWS server such as SeaweedFS). Downloads land in a cache
+directory keyed by bucket/key and are reused; a partial download never looks complete.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlparse
 
-from ichigo.errors import InputError
+from ichigo.errors import ConfigError, InputError
 
 
 def is_s3(uri: str | Path) -> bool:
     return str(uri).startswith("s3://")
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = str(uri)[len("s3://"):].partition("/")
+    if not is_s3(uri) or not bucket:
+        raise ConfigError(f"bad S3 URI {uri!r}: expected s3://bucket/key")
+    return bucket, key
 
 
 def s3_client():
@@ -21,48 +29,56 @@ def s3_client():
     from botocore.config import Config
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL")
-    return boto3.client("s3", endpoint_url=endpoint,
+    return boto3.client("s3", endpoint_url=endpoint or None,
                         config=Config(retries={"max_attempts": 5, "mode": "standard"}))
 
 
-def _split(uri: str) -> tuple[str, str]:
-    u = urlparse(uri)
-    if not u.netloc:
-        raise InputError(f"{uri!r} is not an s3://bucket/key URI")
-    return u.netloc, u.path.lstrip("/")
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("ICHIGO_CACHE_DIR", Path.home() / ".cache" / "ichigo")).resolve() / "s3"
 
 
-def fetch(uri: str | Path, cache_dir: str | Path) -> Path:
-    """A local path for `uri`: itself if local, else a download (file or prefix) into cache_dir.
-    Downloads are skipped for files already present with the same size."""
+def _download(client, bucket: str, key: str, dest: Path, size: int | None = None) -> Path:
+    if dest.is_file() and (size is None or dest.stat().st_size == size):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    client.download_file(bucket, key, str(tmp))
+    os.replace(tmp, dest)
+    return dest
+
+
+def fetch(uri: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """A local path as is (must exist), or an s3:// object / prefix downloaded into the cache
+    (`cache_dir/<bucket>/<key>`); for a prefix the local directory is returned."""
     if not is_s3(uri):
-        p = Path(uri)
+        p = Path(uri).expanduser()
         if not p.exists():
-            raise InputError(f"{p} does not exist")
+            raise InputError(f"{uri} does not exist")
         return p
-    bucket, key = _split(str(uri))
+    bucket, key = split_s3(str(uri))
+    root = Path(cache_dir or default_cache_dir()) / bucket
     client = s3_client()
-    dest_root = Path(cache_dir) / bucket / key
-    objs = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-        objs.extend(page.get("Contents", []))
-    if not objs:
-        raise InputError(f"nothing at {uri}")
-    single = len(objs) == 1 and objs[0]["Key"] == key
-    for o in objs:
-        dest = dest_root if single else dest_root / os.path.relpath(o["Key"], key)
-        if dest.is_file() and dest.stat().st_size == o["Size"]:
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
-        client.download_file(bucket, o["Key"], str(tmp))
-        os.replace(tmp, dest)
-    return dest_root
+    objects: dict[str, int] = {}
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key.rstrip("/")):
+            objects.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})
+    except Exception as e:
+        raise InputError(f"cannot list {uri} ({type(e).__name__}: {e}); check the bucket and "
+                         "the AWS_* credentials / AWS_ENDPOINT_URL") from None
+    if key in objects:  # an exact object
+        return _download(client, bucket, key, root / key, objects[key])
+    prefix = key.rstrip("/") + "/" if key else ""
+    under = {k: s for k, s in objects.items() if k.startswith(prefix) and not k.endswith("/")}
+    if not under:
+        raise InputError(f"nothing found at {uri}")
+    for k, size in under.items():
+        _download(client, bucket, k, root / k, size)
+    return root / key.rstrip("/") if key else root
 
 
 def upload(local: str | Path, uri: str) -> None:
     """Upload a file or a directory tree to an s3:// prefix."""
-    bucket, key = _split(uri)
+    bucket, key = split_s3(uri)
     client = s3_client()
     p = Path(local)
     files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())

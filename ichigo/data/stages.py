@@ -1,0 +1,281 @@
+"""Step 4: the three training mixes and the held-out eval sets, from the tokenized corpus.
+
+stage1: sound-only rows. stage2 (`data.stage2_mix`): speech_qa, transcription (one of the
+recipe's 8 prompts), text. stage3 (`data.stage3_mix`): two_turn, four_turn, inaudible (random
+codes with lengths drawn from the audible stage-2 query lengths, real-noise codes, shuffled real
+codes -> a varied refusal; half of them after an audible exchange). Every turn is built with
+`ichigo.chat_template`. Each stage directory gets shards, manifest.json, a dataset card and a
+token-length histogram PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from ichigo.chat_template import Message, user_audio
+from ichigo.config import Profile
+from ichigo.data.cards import dataset_card_path, write_dataset_card
+from ichigo.data.records import (EvalItem, StageRow, shard_paths, write_eval_items,
+                                 write_json_atomic, write_stage_shard)
+from ichigo.data.refusals import get_refusals, is_refusal
+from ichigo.errors import InputError
+from ichigo.sound_tokens import NUM_SOUND_TOKENS
+
+TRANSCRIBE_PROMPTS = (
+    "Transcribe the following audio clip:", "Convert the spoken words to text:",
+    "What is being said in this audio clip:", "Transcribe the speech in this audio sample:",
+    "Please write down what is being said in the audio clip:", "Generate a transcript from this sound file:",
+    "Recognize the speech in this audio clip:", "Produce a text version of this audio recording:",
+)
+INAUDIBLE_SOURCES = {"random": 0.6, "noise": 0.25, "shuffled": 0.15}
+HIST_EDGES = [0, 25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200]
+
+
+@dataclass
+class StageSummary:
+    rows: int
+    counts: dict[str, int]
+    audio_hours: float
+    sound_tokens: int
+    histogram: dict  # {"edges": [...], "counts": [...]} of sound tokens per row
+    card: str = ""
+
+
+@dataclass
+class StagesManifest:
+    out_dir: str
+    stages: dict[str, StageSummary]
+    eval: dict[str, int]
+    refusal_source: str
+    refusal_like_audible: dict[str, int]  # found / kept / dropped
+    inaudible_sources: dict[str, int]
+    plot: str
+    seed: int
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Utt:
+    id: str
+    kind: str
+    text: str
+    answer: str
+    codes: list[int]
+    seconds: float
+
+
+def split_counts(total: int, mix: dict[str, float]) -> dict[str, int]:
+    """Largest-remainder rounding: counts sum exactly to `total`."""
+    raw = {k: total * v for k, v in mix.items()}
+    out = {k: int(v) for k, v in raw.items()}
+    for k in sorted(raw, key=lambda k: raw[k] - out[k], reverse=True)[: total - sum(out.values())]:
+        out[k] += 1
+    return out
+
+
+def _histogram(lengths: list[int]) -> dict:
+    counts, _ = np.histogram(lengths, bins=HIST_EDGES + [10 ** 9])
+    return {"edges": HIST_EDGES, "counts": [int(c) for c in counts]}
+
+
+def _load(tokens_dir: Path) -> tuple[dict[str, list[_Utt]], list[dict]]:
+    pools: dict[str, list[_Utt]] = {}
+    evals: list[dict] = []
+    for p in shard_paths(tokens_dir):
+        for r in pq.read_table(p).to_pylist():
+            if r["skip"] or r["codes"] is None:
+                continue
+            if r["split"] == "eval":
+                evals.append(r)
+                continue
+            pools.setdefault(r["kind"], []).append(
+                _Utt(r["id"], r["kind"], r["text"], r["answer"], list(r["codes"]), r["seconds"]))
+    return pools, evals
+
+
+class _Cycler:
+    """Draws items in shuffled passes, so every item is used before any repeats."""
+
+    def __init__(self, items: list, rng: random.Random):
+        self.items, self.rng, self.order = list(items), rng, []
+
+    def next(self):
+        if not self.order:
+            self.order = list(self.items)
+            self.rng.shuffle(self.order)
+        return self.order.pop()
+
+
+def _write_stage(out: Path, name: str, rows: list[StageRow], seconds: float, shard_size: int,
+                 description: str) -> StageSummary:
+    d = out / name
+    d.mkdir(parents=True, exist_ok=True)
+    for old in d.glob("part-*.parquet"):
+        old.unlink()
+    for k in range(0, len(rows), shard_size):
+        write_stage_shard(rows[k:k + shard_size], d / f"part-{k // shard_size:05d}.parquet")
+    lengths = [len(r.codes) if r.codes is not None else
+               sum(len(p.codes) for m in r.messages for p in m.parts if not isinstance(p, str))
+               for r in rows]
+    s = StageSummary(rows=len(rows), counts=dict(sorted(Counter(r.task for r in rows).items())),
+                     audio_hours=round(seconds / 3600, 4), sound_tokens=int(sum(lengths)),
+                     histogram=_histogram(lengths), card=str(dataset_card_path(d)))
+    write_json_atomic(d / "manifest.json", asdict(s))
+    write_dataset_card(d, f"Ichigo {name}", {**asdict(s), "histograms": {name: s.histogram}}, description)
+    return s
+
+
+def _plot(stages: dict[str, StageSummary], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(stages), figsize=(4 * len(stages), 3), squeeze=False)
+    labels = [f"{e}" for e in HIST_EDGES]
+    for ax, (name, s) in zip(axes[0], stages.items()):
+        ax.bar(range(len(labels)), s.histogram["counts"], color="#c0392b")
+        ax.set_xticks(range(len(labels)), labels, rotation=60, fontsize=7)
+        ax.set_title(f"{name}: {s.rows} rows")
+        ax.set_xlabel("sound tokens per row (bin start)")
+    axes[0][0].set_ylabel("rows")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str | Path,
+                         inaudible_sources: dict[str, float] | None = None,
+                         teacher_transport=None) -> StagesManifest:
+    d = profile.data
+    tokens_dir, out = Path(tokens_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(d.seed)
+    pools, evals = _load(tokens_dir)
+    questions = pools.get("question", [])
+    speech = pools.get("stage1", []) + pools.get("source_audio", [])
+    noise = pools.get("noise", [])
+    if not questions:
+        raise InputError(f"{tokens_dir} has no tokenized training questions: rebuild the corpus")
+    speech = speech or questions
+
+    # ---- stage 1: sound only
+    s1_rows = [StageRow(f"s1-{u.id}", "sound_only", codes=u.codes) for u in speech]
+    s1 = _write_stage(out, "stage1", s1_rows, sum(u.seconds for u in speech), d.shard_size,
+                      "Stage 1 (continual pre-training): sound tokens only, next-token loss.")
+
+    # ---- stage 2
+    n2 = split_counts(d.stage2_samples, d.stage2_mix)
+    q_cycle, t_cycle = _Cycler(questions, rng), _Cycler(questions + speech, rng)
+    s2_rows, secs2, query_lengths = [], 0.0, []
+    refusal_found = refusal_dropped = 0
+    budget = int(d.max_refusal_fraction * (d.stage2_samples + d.stage3_samples))
+    kept_refusals = 0
+
+    def audible_ok(answer: str) -> bool:
+        nonlocal refusal_found, refusal_dropped, kept_refusals
+        if not is_refusal(answer):
+            return True
+        refusal_found += 1
+        if kept_refusals < budget:
+            kept_refusals += 1
+            return True
+        refusal_dropped += 1
+        return False
+
+    def draw_question() -> _Utt:
+        for _ in range(len(questions) + 1):
+            u = q_cycle.next()
+            if audible_ok(u.answer):
+                return u
+        raise InputError("every training answer is refusal-like; check the data source")
+
+    for i in range(n2["speech_qa"]):
+        u = draw_question()
+        s2_rows.append(StageRow(f"s2-qa-{i}", "speech_qa", messages=[
+            user_audio(u.codes), Message("assistant", u.answer)]))
+        secs2 += u.seconds
+        query_lengths.append(len(u.codes))
+    for i in range(n2["transcription"]):
+        u = t_cycle.next()
+        s2_rows.append(StageRow(f"s2-asr-{i}", "transcription", messages=[
+            user_audio(u.codes, rng.choice(TRANSCRIBE_PROMPTS)), Message("assistant", u.text)]))
+        secs2 += u.seconds
+        query_lengths.append(len(u.codes))
+    for i in range(n2["text"]):
+        u = draw_question()
+        s2_rows.append(StageRow(f"s2-text-{i}", "text", messages=[
+            Message("user", u.text), Message("assistant", u.answer)]))
+    rng.shuffle(s2_rows)
+    s2 = _write_stage(out, "stage2", s2_rows, secs2, d.shard_size,
+                      "Stage 2 (instruction fine-tuning): spoken questions -> text answers, "
+                      "transcription with natural-language prompts, and text-only QA.")
+
+    # ---- stage 3
+    refusals = get_refusals(d.teacher_endpoint, transport=teacher_transport)
+    n3 = split_counts(d.stage3_samples, d.stage3_mix)
+    src_counts = split_counts(n3["inaudible"], inaudible_sources or INAUDIBLE_SOURCES)
+    if not noise:
+        src_counts["random"] += src_counts.pop("noise", 0)
+    s3_rows, secs3 = [], 0.0
+
+    def exchange() -> list[Message]:
+        nonlocal secs3
+        u = draw_question()
+        secs3 += u.seconds
+        return [user_audio(u.codes), Message("assistant", u.answer)]
+
+    for i in range(n3["two_turn"]):
+        s3_rows.append(StageRow(f"s3-2t-{i}", "two_turn", messages=exchange() + exchange()))
+    for i in range(n3["four_turn"]):
+        s3_rows.append(StageRow(f"s3-4t-{i}", "four_turn", messages=sum((exchange() for _ in range(4)), [])))
+    noise_cycle, shuf_cycle = _Cycler(noise, rng), _Cycler(questions, rng)
+    k = 0
+    for source, n in src_counts.items():
+        for _ in range(n):
+            if source == "random":  # lengths follow the audible stage-2 query distribution
+                codes = [rng.randrange(NUM_SOUND_TOKENS) for _ in range(rng.choice(query_lengths))]
+            elif source == "noise":
+                u = noise_cycle.next()
+                codes, secs3 = u.codes, secs3 + u.seconds
+            else:
+                codes = list(shuf_cycle.next().codes)
+                rng.shuffle(codes)
+            prefix = exchange() if rng.random() < 0.5 else []
+            s3_rows.append(StageRow(f"s3-inaud-{k}", "inaudible", messages=prefix + [
+                user_audio(codes), Message("assistant", rng.choice(refusals.texts))]))
+            k += 1
+    rng.shuffle(s3_rows)
+    s3 = _write_stage(out, "stage3", s3_rows, secs3, d.shard_size,
+                      "Stage 3 (enhancement): multi-turn spoken conversations and inaudible inputs "
+                      f"(random/noise/shuffled codes) answered with refusals ({refusals.source}).")
+
+    # ---- eval sets (held-out voices), audio kept for latency tests
+    qa = [EvalItem(r["id"], "qa", r["text"], r["answer"], r["voice"], list(r["codes"]), r["audio_wav"])
+          for r in evals if r["kind"] == "question"]
+    nz = [EvalItem(r["id"], "noise", "", "", r["voice"], list(r["codes"]), r["audio_wav"])
+          for r in evals if r["kind"] == "noise"]
+    write_eval_items(qa, out / "eval" / "qa.parquet")
+    write_eval_items(nz, out / "eval" / "noise.parquet")
+
+    stages = {"stage1": s1, "stage2": s2, "stage3": s3}
+    _plot(stages, out / "token_lengths.png")
+    manifest = StagesManifest(
+        out_dir=str(out), stages=stages, eval={"qa": len(qa), "noise": len(nz)},
+        refusal_source=refusals.source,
+        refusal_like_audible={"found": refusal_found, "kept": refusal_found - refusal_dropped,
+                              "dropped": refusal_dropped},
+        inaudible_sources=src_counts, plot=str(out / "token_lengths.png"), seed=d.seed,
+        extra={"stage2_query_lengths": {"mean": float(np.mean(query_lengths)),
+                                        "max": int(max(query_lengths))}})
+    write_json_atomic(out / "manifest.json", json.loads(json.dumps(asdict(manifest))))
+    return manifest
+
+
+def read_stages_manifest(out_dir: str | Path) -> dict:
+    return json.loads((Path(out_dir) / "manifest.json").read_text())

@@ -1,0 +1,128 @@
+import json
+from collections import Counter
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from scipy.stats import ks_2samp
+
+from ichigo.chat_template import Message, Sound, render_chat
+from ichigo.data.cards import dataset_card_path
+from ichigo.data.corpus_plan import noise_counts
+from ichigo.data.records import read_eval_items, read_stage_rows, shard_paths
+from ichigo.data.speech_corpus import build_speech_corpus
+from ichigo.data.stages import TRANSCRIBE_PROMPTS, split_counts
+from ichigo.sound_tokens import sound_spans
+from ichigo.speech_tokenizer import load_speech_tokenizer
+
+pytestmark = pytest.mark.slow  # the shared fixture synthesises ~200 utterances (~10 s)
+
+
+def test_corpus_counts_voices_and_audio(built, small_profile):
+    c = built["corpus"]
+    d = small_profile.data
+    n_tn, n_en = noise_counts(small_profile)
+    assert c.counts == {"train/question": d.num_train_questions, "train/stage1": d.stage1_utterances,
+                        "eval/question": d.num_eval_questions, "train/noise": n_tn, "eval/noise": n_en}
+    rows = [r for p in shard_paths(built["root"] / "corpus") for r in pq.read_table(p).to_pylist()]
+    assert len({r["id"] for r in rows}) == len(rows) == c.num_utterances
+    train_voices = {r["voice"].split(":")[0] for r in rows if r["split"] == "train" and r["kind"] != "noise"}
+    eval_voices = {r["voice"].split(":")[0] for r in rows if r["split"] == "eval" and r["kind"] != "noise"}
+    assert train_voices <= set(small_profile.tts.train_voices)
+    assert eval_voices <= set(small_profile.tts.heldout_voices) and not (train_voices & eval_voices)
+    assert len({r["voice"] for r in rows if r["kind"] == "question"}) > 10  # speed/pitch vary
+    assert all(r["seconds"] > 0.3 and r["error"] == "" for r in rows)
+    noise = [r for r in rows if r["kind"] == "noise"]
+    assert {r["voice"].split(":")[1] for r in noise} == {"white", "pink", "hum", "near_silence"}
+    assert all(1.0 <= r["seconds"] <= 5.0 for r in noise)
+    assert json.loads((built["root"] / "corpus/manifest.json").read_text())["num_utterances"] == c.num_utterances
+    assert dataset_card_path(built["root"] / "corpus").is_file()
+
+
+def test_rerun_is_idempotent(built, small_profile):
+    before = {p.name: p.stat().st_mtime_ns for p in shard_paths(built["root"] / "corpus")}
+    again = build_speech_corpus(small_profile, built["root"] / "corpus", shard_utterances=25, progress=False)
+    assert again.resumed_shards == again.num_shards
+    assert {p.name: p.stat().st_mtime_ns for p in shard_paths(built["root"] / "corpus")} == before
+
+
+def test_tokens_are_25_per_second(built, small_profile):
+    t = built["tokens"]
+    assert t.num_tokenized == t.num_rows == built["corpus"].num_utterances and not t.skipped
+    tok = load_speech_tokenizer(small_profile.speech_tokenizer, built["tok_path"])
+    for p in shard_paths(built["root"] / "tokens")[:1]:
+        for r in pq.read_table(p).to_pylist():
+            assert len(r["codes"]) == max(1, int(round(r["seconds"] * 16000)) // 640)
+            assert all(0 <= c < 64 for c in r["codes"])
+    assert tok.meta.fit_seconds <= small_profile.speech_tokenizer.fit_seconds + 5
+
+
+def test_stage_mixes_follow_the_profile(built, small_profile):
+    d = small_profile.data
+    st = built["stages"].stages
+    assert st["stage2"].counts == split_counts(d.stage2_samples, d.stage2_mix)
+    assert st["stage3"].counts == split_counts(d.stage3_samples, d.stage3_mix)
+    assert st["stage1"].counts == {"sound_only": d.stage1_utterances}
+    for name in ("stage1", "stage2", "stage3"):
+        m = json.loads((built["root"] / "stages" / name / "manifest.json").read_text())
+        assert m["rows"] == sum(m["counts"].values()) and m["audio_hours"] > 0
+        assert sum(m["histogram"]["counts"]) == m["rows"]
+        assert dataset_card_path(built["root"] / "stages" / name).read_text().startswith("# Ichigo")
+    assert (built["root"] / "stages/token_lengths.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rows_use_the_chat_template(built):
+    rows = list(read_stage_rows(built["root"] / "stages/stage2"))
+    by_task = Counter(r.task for r in rows)
+    assert set(by_task) == {"speech_qa", "transcription", "text"}
+    prompts = set()
+    for r in rows:
+        assert r.messages[0].role == "user" and r.messages[-1].role == "assistant"
+        text = render_chat(r.messages)
+        if r.task == "text":
+            assert not sound_spans(text)
+        else:
+            assert len(sound_spans(text)) == 1
+        if r.task == "transcription":
+            prompts.add(r.messages[0].parts[0].strip())
+    assert prompts <= set(TRANSCRIBE_PROMPTS) and len(prompts) >= 6
+    s1 = list(read_stage_rows(built["root"] / "stages/stage1"))
+    assert all(r.codes and r.messages is None for r in s1)
+
+
+def test_stage3_turns_and_refusals(built):
+    rows = list(read_stage_rows(built["root"] / "stages/stage3"))
+    for r in rows:
+        users = [m for m in r.messages if m.role == "user"]
+        assert all(any(isinstance(p, Sound) for p in m.parts) for m in users)
+        if r.task == "two_turn":
+            assert len(users) == 2
+        if r.task == "four_turn":
+            assert len(users) == 4
+    inaud = [r for r in rows if r.task == "inaudible"]
+    answers = {r.messages[-1].text for r in inaud}
+    assert len(answers) >= 8  # varied refusals
+    assert any(len(r.messages) == 4 for r in inaud) and any(len(r.messages) == 2 for r in inaud)
+    assert built["stages"].refusal_source == "offline"
+
+
+def test_inaudible_lengths_follow_audible_query_lengths(built):
+    """Two-sample KS: random-code inaudible queries vs the audible stage-2 queries."""
+    s2 = list(read_stage_rows(built["root"] / "stages/stage2"))
+    audible = [len(r.messages[0].parts[-1].codes) for r in s2 if r.task in ("speech_qa", "transcription")]
+    s3 = list(read_stage_rows(built["root"] / "stages/stage3"))
+    # random-code rows are the ones whose codes include values never produced by the 64-code tokenizer
+    rand = [len(r.messages[-2].parts[-1].codes) for r in s3 if r.task == "inaudible"
+            and max(r.messages[-2].parts[-1].codes) >= 64]
+    assert len(rand) >= 60
+    assert ks_2samp(rand, audible).pvalue > 0.01
+    # and the test has power: a clearly different distribution is rejected
+    assert ks_2samp([x * 2 for x in rand], audible).pvalue < 0.01
+
+
+def test_eval_sets_are_heldout_and_keep_audio(built, small_profile):
+    qa = read_eval_items(built["root"] / "stages/eval/qa.parquet")
+    noise = read_eval_items(built["root"] / "stages/eval/noise.parquet")
+    assert len(qa) == small_profile.data.num_eval_questions and len(noise) == noise_counts(small_profile)[1]
+    assert all(i.voice.split(":")[0] in small_profile.tts.heldout_voices for i in qa)
+    assert all(i.audio_wav[:4] == b"RIFF" and i.codes and i.answer for i in qa)

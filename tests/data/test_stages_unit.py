@@ -1,0 +1,54 @@
+"""Stage building from a hand-made tokens dir (no TTS): refusal filtering and the teacher path."""
+
+import json
+import random
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ichigo.config import load_profile
+from ichigo.data.records import read_stage_rows
+from ichigo.data.refusals import is_refusal
+from ichigo.data.stages import build_stage_datasets
+from ichigo.data.tokenize import TOKENS_SCHEMA
+
+
+def _tokens_dir(path, n=200, refusal_every=10):
+    rng = random.Random(0)
+    rows = []
+    for i in range(n):
+        ans = "I'm sorry, I cannot help with that." if i % refusal_every == 0 else f"answer {i}"
+        rows.append({"id": f"q{i}", "split": "train", "kind": "question", "text": f"question {i}",
+                     "answer": ans, "voice": "v", "seconds": 1.0, "skip": "", "audio_wav": b"",
+                     "codes": [rng.randrange(512) for _ in range(rng.randrange(10, 60))]})
+    for i in range(8):
+        rows.append({"id": f"n{i}", "split": "train", "kind": "noise", "text": "", "answer": "",
+                     "voice": "noise:white:1", "seconds": 1.0, "skip": "", "audio_wav": b"",
+                     "codes": [7] * 25})
+    path.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows, schema=TOKENS_SCHEMA), path / "part-00000.parquet")
+    return path
+
+
+def test_refusal_like_audible_answers_are_capped(tmp_path):
+    prof = load_profile("local", overrides={"data": {
+        "stage2_samples": 400, "stage3_samples": 200, "max_refusal_fraction": 0.005,
+        "teacher_endpoint": "http://teacher.local/v1"}})
+    reply = "Sorry, I couldn't hear you.\nCould you repeat that, please?\nThe audio was unclear, try again."
+    transport = httpx.MockTransport(lambda r: httpx.Response(
+        200, json={"choices": [{"message": {"content": reply}}]}))
+    m = build_stage_datasets(prof, _tokens_dir(tmp_path / "tokens"), tmp_path / "out",
+                             teacher_transport=transport)
+    budget = int(0.005 * (400 + 200))
+    assert m.refusal_like_audible["kept"] == budget and m.refusal_like_audible["dropped"] > 0
+    audible_refusals = 0
+    for st in ("stage2", "stage3"):
+        for r in read_stage_rows(tmp_path / "out" / st):
+            if r.task == "inaudible":
+                assert r.messages[-1].text in reply.splitlines()
+                continue
+            audible_refusals += sum(is_refusal(msg.text) for msg in r.messages if msg.role == "assistant")
+    assert audible_refusals <= budget
+    assert m.refusal_source == "teacher"
+    assert json.loads((tmp_path / "out/manifest.json").read_text())["refusal_source"] == "teacher"
