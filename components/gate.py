@@ -38,7 +38,6 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
     (out / "decision.json").write_text(json.dumps(
         {"passed": d.passed, "reasons": d.reasons, "checks": [dataclasses.asdict(c) for c in d.checks],
          "stage_losses": losses, "champion": champion}, indent=2, default=str))
-    html = next(Path(p) for p in (paths.values() if isinstance(paths, dict) else paths) if str(p).endswith(".html"))
-    shutil.copy(html, report.path)
+    shutil.copy(paths.html, report.path)
     print(("PASSED" if d.passed else "REJECTED") + ":\n  " + "\n  ".join(d.reasons))
     return bool(d.passed)

@@ -205,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:  # kfp.local: a task failed; its log is printed above
+        if "finished with status" not in str(e):
+            raise
+        print(f"\nerror: {e}\nThe failing task's log is above. Fix the cause and run the same command "
+              "again: finished steps are reused from the cache and interrupted ones resume.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -165,11 +165,13 @@ class EvalConfig(Section):
     judge_model: str = "judge"  # model name sent to the judge endpoint
     judge_timeout_s: float = Field(60.0, gt=0)
     judge_max_attempts: int = Field(4, ge=1)  # per item, for timeouts, 5xx and unparseable replies
+    judge_concurrency: int = Field(4, ge=1)  # judge requests in flight at once
     mmlu_source: str | None = None  # JSONL/Parquet (local or s3://); None: the embedded set
     max_mmlu_items: int | None = Field(200, ge=1)
     max_items: int | None = Field(None, ge=1)  # cap per speech metric (None: the whole eval set)
     latency_runs: int = Field(10, ge=1)  # the paper: 10 runs on 1-5 s utterances
     latency_warmup: int = Field(2, ge=0)
+    batch_size: int = Field(32, ge=1)  # prompts decoded together (text retention, replies)
     seed: int = 0
 
 

@@ -1,0 +1,187 @@
+"""Register a gated candidate: one MLflow run with metrics, lineage, gate report and model card,
+the package logged as a pyfunc model (artifacts on the S3 store), one model version with audit
+tags, and the candidate alias (`challenger`) on it. Idempotent per lineage hash."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ichigo.config import RegistryConfig
+from ichigo.errors import InputError
+from ichigo.package import read_package_info
+from ichigo.registry.aliases import LINEAGE_HASH_TAG, VersionInfo, get_version, now, set_alias, who
+from ichigo.registry.client import RegistryClient, RegistryUnavailableError
+from ichigo.registry.lineage import Lineage, numeric_metrics
+from ichigo.registry.model_card import render_model_card
+
+log = logging.getLogger(__name__)
+MODEL_ARTIFACT = "model"  # the logged model's name inside the run
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+    run_id: str
+    uri: str  # models:/<name>/<version>
+    created: bool = True  # False when an existing version with the same lineage was reused
+
+
+def _check_inputs(package_dir: Path, gate_report_paths: list[Path]) -> dict[str, Any]:
+    if not Path(package_dir).is_dir():
+        raise InputError(f"package dir {package_dir} does not exist")
+    info = read_package_info(package_dir)  # raises with a clear message when it is no package
+    for p in gate_report_paths:
+        if not Path(p).is_file():
+            raise InputError(f"gate report {p} does not exist")
+    return vars(info)
+
+
+def _find_by_lineage(client: RegistryClient, lineage_hash: str) -> VersionInfo | None:
+    from mlflow.exceptions import MlflowException
+
+    flt = f"name = '{client.model_name}' and tags.`{LINEAGE_HASH_TAG}` = '{lineage_hash}'"
+    try:
+        found = client.call(client.mlflow.search_model_versions, flt, what="search versions")
+    except MlflowException as e:
+        if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    ready = sorted((VersionInfo.from_mlflow(m) for m in found if str(m.status) == "READY"),
+                   key=lambda v: int(v.version))
+    return ready[0] if ready else None
+
+
+def _ensure_registered_model(client: RegistryClient, description: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.call(client.mlflow.get_registered_model, client.model_name, what="get model")
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        try:
+            client.call(client.mlflow.create_registered_model, client.model_name,
+                        description=description, what="create model")
+        except MlflowException as e2:  # created concurrently
+            if e2.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+
+
+def _wait_ready(client: RegistryClient, version: str, timeout: float = 300.0) -> VersionInfo:
+    deadline = time.monotonic() + timeout
+    while True:
+        v = get_version(client, version)
+        if v is not None and v.status == "READY":
+            return v
+        if v is not None and v.status == "FAILED_REGISTRATION":
+            raise RegistryUnavailableError(f"{client.model_name} version {version} failed to register")
+        if time.monotonic() > deadline:
+            raise RegistryUnavailableError(f"{client.model_name} version {version} not READY after {timeout}s")
+        time.sleep(0.5)
+
+
+def _pyfunc_profile(name: str) -> str:
+    from ichigo.config import profile_names
+
+    return name if name in profile_names() else "local"
+
+
+def _version_tags(lineage: Lineage, lineage_hash: str) -> dict[str, str]:
+    tags = {
+        LINEAGE_HASH_TAG: lineage_hash,
+        "ichigo.pipeline_run_id": lineage.pipeline_run_id,
+        "ichigo.git_sha": lineage.code.git_sha,
+        "ichigo.git_dirty": str(lineage.code.dirty).lower(),
+        "ichigo.profile": lineage.profile,
+        "ichigo.registered_by": who(),
+        "ichigo.registered_at": now(),
+    }
+    if lineage.gate_report:
+        tags["ichigo.gate_passed"] = str(bool(lineage.gate_report.get("passed"))).lower()
+    for m in lineage.data_manifests:
+        tags[f"ichigo.data.{m.name}"] = m.sha256
+    return tags
+
+
+def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: dict[str, Any],
+                       lineage: Lineage, gate_report_paths: list[Path] | list[str],
+                       model_card: str | None = None, alias: str | None = None) -> RegisteredVersion:
+    """Register the package with its lineage; `alias` defaults to cfg.candidate_alias."""
+    import mlflow
+
+    from ichigo.registry.pyfunc import PACKAGE_ARTIFACT, IchigoPyfunc, signature
+
+    package_dir = Path(package_dir)
+    reports = [Path(p) for p in gate_report_paths]
+    info = _check_inputs(package_dir, reports)
+    clean_metrics = numeric_metrics(metrics)
+    if not lineage.eval_metrics:
+        lineage = replace(lineage, eval_metrics=clean_metrics)
+    card = model_card or lineage.model_card or render_model_card(cfg.model_name, lineage, clean_metrics, info)
+    lineage = replace(lineage, model_card=card)
+    lineage_hash = lineage.hash()
+    alias = alias or cfg.candidate_alias
+
+    client = RegistryClient(cfg)
+    existing = _find_by_lineage(client, lineage_hash)
+    if existing is not None:
+        log.info("lineage %s already registered as version %s", lineage_hash[:12], existing.version)
+        set_alias(client, alias, existing.version)
+        return RegisteredVersion(existing.name, existing.version, existing.run_id or "", existing.uri, created=False)
+
+    exp_id = client.experiment_id()
+    _ensure_registered_model(client, "Ichigo early-fusion speech LLM (sound tokens + Llama-3 decoder)")
+    run_tags = {"ichigo.pipeline_run_id": lineage.pipeline_run_id, LINEAGE_HASH_TAG: lineage_hash,
+                "mlflow.note.content": card, "ichigo.registered_by": who()}
+    run = client.call(client.mlflow.create_run, exp_id, tags=run_tags,
+                      run_name=f"register-{lineage.pipeline_run_id}"[:200], what="create run")
+    run_id = run.info.run_id
+    try:
+        ts = int(time.time() * 1000)
+        from mlflow.entities import Metric, Param
+
+        params = [Param(f"{stage}.{k}", str(v)[:6000]) for stage, c in lineage.stage_configs.items()
+                  for k, v in c.items()]
+        params += [Param("git_sha", lineage.code.git_sha), Param("git_dirty", str(lineage.code.dirty)),
+                   Param("profile", lineage.profile or "n/a")]
+        client.call(client.mlflow.log_batch, run_id,
+                    metrics=[Metric(k, v, ts, 0) for k, v in clean_metrics.items()],
+                    params=params, what="log metrics")
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "lineage.json").write_text(json.dumps(lineage.to_dict(), indent=2, default=str))
+            (Path(tmp) / "model_card.md").write_text(card)
+            client.call(client.mlflow.log_artifact, run_id, str(Path(tmp) / "lineage.json"), what="log lineage")
+            client.call(client.mlflow.log_artifact, run_id, str(Path(tmp) / "model_card.md"), what="log card")
+        for p in reports:
+            client.call(client.mlflow.log_artifact, run_id, str(p), "gate", what="log gate report")
+
+        def _log_model():
+            with mlflow.start_run(run_id=run_id):
+                return mlflow.pyfunc.log_model(
+                    name=MODEL_ARTIFACT, python_model=IchigoPyfunc(_pyfunc_profile(lineage.profile)),
+                    artifacts={PACKAGE_ARTIFACT: str(package_dir)}, signature=signature(),
+                    pip_requirements=["ichigo-platform"],  # the serving image has it installed
+                    tags={LINEAGE_HASH_TAG: lineage_hash})
+
+        model_info = client.call(_log_model, what="upload the package")
+        mv = client.call(client.mlflow.create_model_version, client.model_name, model_info.model_uri,
+                         run_id=run_id, tags=_version_tags(lineage, lineage_hash), description=card,
+                         model_id=model_info.model_id,
+                         what="create version")
+        client.call(client.mlflow.set_terminated, run_id, "FINISHED", what="end run")
+    except BaseException:
+        try:
+            client.mlflow.set_terminated(run_id, "FAILED")
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
+        raise
+    v = _wait_ready(client, str(mv.version))
+    set_alias(client, alias, v.version)
+    return RegisteredVersion(v.name, v.version, run_id, v.uri)
