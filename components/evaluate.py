@@ -24,10 +24,11 @@ def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
 
     def run(out):
         res = {}
-        for name, llm in (("candidate", model_dir(candidate.path)), ("untrained", model_dir(prepared.path))):
-            r = evaluate_model(profile, llm, eval_dir, tok_file, out / name,
-                               base_llm_dir=base_dir if base_dir.is_dir() else None)
-            res[name] = r.metrics
+        # the base model's text accuracy is measured once, with the candidate; the untrained model
+        # (base + new rows) scores text exactly like the base, so it needs no second base pass
+        for name, llm, base in (("candidate", model_dir(candidate.path), base_dir if base_dir.is_dir() else None),
+                                ("untrained", model_dir(prepared.path), None)):
+            res[name] = evaluate_model(profile, llm, eval_dir, tok_file, out / name, base_llm_dir=base).metrics
         return res
 
     summary = run_step("evaluate", profile.eval.model_dump(),

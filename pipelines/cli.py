@@ -21,9 +21,12 @@ EPILOG = """examples:
 
 
 def _profile(args):
-    from ichigo.config import load_profile, parse_overrides
+    """The profile with overrides applied and `{workdir}` filled (the local MLflow store lives there)."""
+    from ichigo.config import load_profile, parse_overrides, with_workdir
+    from ichigo.paths import default_workdir
 
-    return load_profile(args.profile, parse_overrides(getattr(args, "set", None) or []))
+    profile = load_profile(args.profile, parse_overrides(getattr(args, "set", None) or []))
+    return with_workdir(profile, getattr(args, "workdir", None) or default_workdir())
 
 
 def _add_profile(p: argparse.ArgumentParser, default: str = "local") -> None:

@@ -79,10 +79,14 @@ def load_profile(name_or_path: str | Path = "local", overrides: dict[str, Any] |
 
 def with_workdir(profile: Profile, workdir: str | Path) -> Profile:
     """Fill the `{workdir}` placeholders (the embedded profile keeps its MLflow store there)."""
-    reg = profile.registry
-    update = {k: getattr(reg, k).format(workdir=Path(workdir).resolve())
-              for k in ("tracking_uri", "artifact_location") if isinstance(getattr(reg, k), str)}
-    return profile.model_copy(update={"registry": reg.model_copy(update=update)})
+    wd = str(Path(workdir).resolve())
+    sections = {}
+    for name in ("registry", "serving"):
+        section = getattr(profile, name)
+        update = {k: v.replace("{workdir}", wd) for k, v in section.model_dump().items()
+                  if isinstance(v, str) and "{workdir}" in v}
+        sections[name] = section.model_copy(update=update)
+    return profile.model_copy(update=sections)
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

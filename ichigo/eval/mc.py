@@ -1,0 +1,133 @@
+"""Multiple-choice items in the MMLU layout, and reading them from JSONL/Parquet (local or S3).
+
+The layout is exactly `ichigo.data.world.format_mc` (what the embedded base model was
+pre-trained on), so the embedded set and any file-based set are scored the same way:
+
+    Question: what color is the banana?
+    A. red
+    B. yellow
+    ...
+    Answer: B
+
+A file row needs `question`, `choices` (2-4 strings) and `answer` (index, letter or the choice
+text); optional `id`, `subject` and `split` ("dev" rows are the k-shot examples, as in MMLU).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ichigo.data.world import LETTERS
+from ichigo.errors import InputError
+
+
+@dataclass(frozen=True)
+class MCItem:
+    id: str
+    question: str  # as printed after "Question: " (the embedded set keeps world's trailing "?")
+    choices: tuple[str, ...]
+    answer: int
+    subject: str = ""
+
+
+def format_item(item: MCItem, with_answer: bool) -> str:
+    lines = [f"Question: {item.question}"]
+    lines += [f"{LETTERS[i]}. {c}" for i, c in enumerate(item.choices)]
+    lines.append("Answer:" + (f" {LETTERS[item.answer]}" if with_answer else ""))
+    return "\n".join(lines)
+
+
+def k_shot_prompt(item: MCItem, shots: list[MCItem]) -> str:
+    """Solved examples then the open question, blank-line separated (MMLU's k-shot layout).
+    MMLU's subject header is added only for items that carry a subject."""
+    head = (f"The following are multiple choice questions (with answers) about "
+            f"{item.subject.replace('_', ' ')}.\n\n") if item.subject else ""
+    return head + "\n\n".join([*(format_item(s, True) for s in shots), format_item(item, False)])
+
+
+def _answer_index(raw, choices: list[str], where: str) -> int:
+    if isinstance(raw, bool):
+        raise InputError(f"{where}: answer must be an index, a letter or a choice, not {raw!r}")
+    if isinstance(raw, int) or (isinstance(raw, float) and raw.is_integer()):
+        idx = int(raw)
+    elif isinstance(raw, str) and raw.strip().upper() in LETTERS[: len(choices)] and len(raw.strip()) == 1:
+        idx = LETTERS.index(raw.strip().upper())
+    elif isinstance(raw, str) and raw in choices:
+        idx = choices.index(raw)
+    elif isinstance(raw, str) and raw.strip().isdigit():
+        idx = int(raw.strip())
+    else:
+        raise InputError(f"{where}: answer {raw!r} is neither an index, a letter A-D nor one of the choices")
+    if not 0 <= idx < len(choices):
+        raise InputError(f"{where}: answer index {idx} is outside the {len(choices)} choices")
+    return idx
+
+
+def parse_rows(rows: list[dict], source: str) -> list[tuple[MCItem, str]]:
+    """Rows -> (item, split). Every problem names the row and the field to fix."""
+    out = []
+    for i, r in enumerate(rows):
+        where = f"{source} row {i}"
+        missing = [k for k in ("question", "choices", "answer") if k not in r or r[k] is None]
+        if missing:
+            raise InputError(f"{where}: missing {missing}; rows need question, choices and answer")
+        choices = r["choices"]
+        if isinstance(choices, str):
+            try:
+                choices = json.loads(choices)
+            except json.JSONDecodeError:
+                raise InputError(f"{where}: choices must be a list of strings") from None
+        if not isinstance(choices, (list, tuple)) or not 2 <= len(choices) <= len(LETTERS):
+            raise InputError(f"{where}: choices must be a list of 2-{len(LETTERS)} strings, got {choices!r}")
+        choices = [str(c) for c in choices]
+        question = str(r["question"]).strip()
+        if not question:
+            raise InputError(f"{where}: empty question")
+        item = MCItem(id=str(r.get("id") or f"{Path(source).stem}-{i}"), question=question,
+                      choices=tuple(choices), answer=_answer_index(r["answer"], choices, where),
+                      subject=str(r.get("subject") or ""))
+        out.append((item, str(r.get("split") or "test")))
+    return out
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise InputError(f"multiple-choice file {path} does not exist")
+    suffix = "".join(path.suffixes[-1:]).lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+        return pq.read_table(path).to_pylist()
+    if suffix in (".jsonl", ".json"):
+        rows = []
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path} line {n} is not JSON ({e.msg})") from None
+        return rows
+    raise InputError(f"{path}: unsupported multiple-choice format {suffix!r}; use .jsonl or .parquet")
+
+
+def load_mc_source(uri: str, num_shots: int, cache_dir: Path) -> tuple[list[MCItem], list[MCItem]]:
+    """(shots, test items) from a local file/dir or s3:// URI. A directory means every
+    .jsonl/.parquet file in it. Without `split` columns the first `num_shots` rows are the shots."""
+    from ichigo.storage import fetch
+
+    local = fetch(uri, cache_dir)
+    files = sorted(p for p in local.rglob("*") if p.suffix in (".jsonl", ".parquet")) \
+        if local.is_dir() else [local]
+    rows: list[tuple[MCItem, str]] = []
+    for f in files:
+        rows += parse_rows(read_rows(f), str(f))
+    if not rows:
+        raise InputError(f"multiple-choice source {uri} holds no items")
+    dev = [it for it, split in rows if split == "dev"]
+    test = [it for it, split in rows if split != "dev"]
+    if not dev:
+        dev, test = test[:num_shots], test[num_shots:]
+    if not test:
+        raise InputError(f"multiple-choice source {uri} has no test items after taking {num_shots} shots")
+    return dev, test

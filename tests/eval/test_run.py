@@ -1,0 +1,136 @@
+"""evaluate_model end to end: a healthy model passes the gate, a label-shuffled copy of it is
+rejected with the specific failing checks; bad inputs fail early; interrupted runs resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from ichigo.config import load_profile
+from ichigo.data.records import read_eval_items, write_eval_items
+from ichigo.errors import InputError
+from ichigo.eval import generation, text_retention as tr_mod
+from ichigo.eval.gate import decide
+from ichigo.eval.judge import JudgeError
+from ichigo.eval.report import write_report
+from ichigo.eval.run import METRIC_NAMES, evaluate_model
+
+TEST_EVAL = {"max_mmlu_items": 16, "num_mmlu_shots": 0, "latency_runs": 3, "latency_warmup": 1}
+
+
+def profile(**eval_overrides):
+    return load_profile("local", overrides={"eval": {**TEST_EVAL, **eval_overrides}})
+
+
+@pytest.fixture(scope="module")
+def healthy_metrics(healthy_llm_dir, eval_set, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval_healthy")
+    res = evaluate_model(profile(), healthy_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"], out,
+                         base_llm_dir=healthy_llm_dir)
+    return res
+
+
+@pytest.mark.slow
+def test_healthy_model_metrics_and_files(healthy_metrics):
+    m = healthy_metrics.metrics
+    assert set(METRIC_NAMES) <= set(m)
+    assert m["text_retention_acc"] == m["text_retention_base_acc"] and m["text_retention_drop"] == 0
+    assert m["speech_qa_exact"] >= 0.75 and m["speech_qa_score"] >= 4
+    assert m["wer"] <= 0.2 and m["cer"] <= 0.2
+    assert m["inaudible_refusal_random"] >= 0.9 and m["inaudible_refusal_noise"] >= 0.9
+    assert m["false_refusal"] <= 0.1
+    assert 0 < m["first_token_p50_ms"] <= m["first_token_p95_ms"] and m["peak_memory_mb"] > 0
+    assert (m["n_speech_qa"], m["n_asr"], m["n_inaudible_noise"], m["n_text_retention"]) == (16, 16, 8, 16)
+    assert json.loads(healthy_metrics.metrics_path.read_text()) == m
+    preds = [json.loads(line) for line in healthy_metrics.predictions_path.read_text().splitlines()]
+    kinds = {p["metric"] for p in preds}
+    assert kinds == {"text_retention", "text_retention_base", "speech_qa", "asr", "inaudible_random",
+                     "inaudible_noise", "latency"}
+    qa = [p for p in preds if p["metric"] == "speech_qa"]
+    assert len(qa) == 16 and all({"prediction", "reference", "score", "judge"} <= set(p) for p in qa)
+    assert decide(m, profile().eval).passed
+
+
+@pytest.mark.slow
+def test_degraded_candidate_is_rejected_for_the_right_reasons(healthy_metrics, degraded_llm_dir,
+                                                              healthy_llm_dir, tiny_llm_dir, eval_set,
+                                                              tmp_path):
+    bad = evaluate_model(profile(), degraded_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"],
+                         tmp_path / "bad", base_llm_dir=healthy_llm_dir).metrics
+    good = healthy_metrics.metrics
+    decision = decide(bad, profile().eval, base_metrics={"text_retention_acc": good["text_retention_base_acc"]},
+                      champion_metrics=good)
+    assert not decision.passed
+    expected = {"speech_qa_score", "wer", "inaudible_refusal_random", "inaudible_refusal_noise",
+                "vs_champion:speech_qa_score", "vs_champion:wer", "vs_champion:inaudible_refusal_random",
+                "vs_champion:inaudible_refusal_noise"}
+    # the letter logits of a shuffled output layer are random: its MC accuracy may or may not drop
+    # far enough, so those two checks are not part of the expectation either way
+    retention = {"text_retention_drop", "vs_champion:text_retention_acc"}
+    assert set(decision.failed) - retention == expected
+    assert {"false_refusal", "first_token_p95_ms"}.isdisjoint(decision.failed)
+    assert any(r.startswith("FAIL wer: ") for r in decision.reasons)
+
+    untrained = evaluate_model(profile(), tiny_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"],
+                               tmp_path / "untrained").metrics
+    assert "text_retention_drop" not in untrained  # no base given
+    paths = write_report(tmp_path / "report", bad, decision, {"stage3": [2.0, 1.5, 1.2]},
+                         {"text_retention_acc": good["text_retention_base_acc"]}, good, untrained)
+    page = paths.html.read_text()
+    assert "REJECTED" in page and "vs_champion:wer" in page
+
+
+@pytest.mark.slow
+def test_interrupted_evaluation_resumes_from_its_cache(healthy_llm_dir, eval_set, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    first = evaluate_model(profile(), healthy_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"], out)
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed an item that was cached")
+
+    monkeypatch.setattr(generation, "generate_batch", boom)
+    monkeypatch.setattr(tr_mod, "next_token_logprobs", boom)
+    again = evaluate_model(profile(), healthy_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"], out)
+    timing = {"first_token_p50_ms", "first_token_p95_ms", "first_token_mean_ms", "peak_memory_mb", "eval_seconds"}
+    assert {k: v for k, v in again.metrics.items() if k not in timing} == \
+        {k: v for k, v in first.metrics.items() if k not in timing}
+    # other settings (longer replies) must not reuse those answers
+    with pytest.raises(AssertionError, match="recomputed"):
+        evaluate_model(profile(max_new_tokens=30), healthy_llm_dir, eval_set["eval_dir"],
+                       eval_set["tokenizer"], out)
+
+
+def test_missing_eval_files_fail_early(tiny_llm_dir, eval_set, tmp_path):
+    empty = tmp_path / "no_eval"
+    empty.mkdir()
+    with pytest.raises(InputError, match="qa.parquet does not exist: run the data step"):
+        evaluate_model(profile(), tiny_llm_dir, empty, eval_set["tokenizer"], tmp_path / "o")
+
+
+def test_empty_noise_set_fails(tiny_llm_dir, eval_set, tmp_path):
+    d = tmp_path / "eval"
+    shutil.copytree(eval_set["eval_dir"], d)
+    write_eval_items([], d / "noise.parquet")
+    assert read_eval_items(d / "noise.parquet") == []
+    with pytest.raises(InputError, match="holds no items of kind 'noise'"):
+        evaluate_model(profile(), tiny_llm_dir, d, eval_set["tokenizer"], tmp_path / "o")
+
+
+def test_bad_model_and_tokenizer_paths(tiny_llm_dir, eval_set, tmp_path):
+    with pytest.raises(InputError, match="candidate model at .* cannot be loaded"):
+        evaluate_model(profile(), tmp_path / "nope", eval_set["eval_dir"], eval_set["tokenizer"], tmp_path / "o")
+    with pytest.raises(InputError, match="no sound tokens"):
+        evaluate_model(profile(), tiny_llm_dir.parent / "base", eval_set["eval_dir"], eval_set["tokenizer"],
+                       tmp_path / "o")
+    with pytest.raises(InputError, match="speech tokenizer checkpoint .* does not exist"):
+        evaluate_model(profile(), tiny_llm_dir, eval_set["eval_dir"], tmp_path / "x.npz", tmp_path / "o")
+
+
+def test_unreachable_judge_stops_the_evaluation(tiny_llm_dir, eval_set, tmp_path):
+    p = profile(judge_endpoint="http://127.0.0.1:9/v1", judge_timeout_s=0.2, judge_max_attempts=1)
+    with pytest.raises(JudgeError, match="no usable score"):
+        evaluate_model(p, tiny_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"], tmp_path / "o",
+                       max_items=2)
+    assert not (tmp_path / "o" / "metrics.json").exists()  # never a silent pass

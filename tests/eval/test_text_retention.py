@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+from ichigo.errors import ConfigError, InputError
+from ichigo.eval.cache import ItemCache
+from ichigo.eval.mmlu_embedded import embedded_mc_set
+from ichigo.eval.scoring import next_token_logprobs
+from ichigo.eval.text_retention import build_context, letter_ids, relative_drop, text_retention
+from ichigo.model.checkpoint import load_pretrained
+
+
+class AlwaysSays(torch.nn.Module):
+    """A stand-in decoder whose next token is always `token_id` (for hand-computable accuracy)."""
+
+    def __init__(self, vocab: int, token_id: int):
+        super().__init__()
+        self.vocab, self.token_id, self.max_seq_len = vocab, token_id, 4096
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.calls = 0
+
+    def forward(self, tokens):
+        self.calls += 1
+        logits = torch.zeros(*tokens.shape, self.vocab)
+        logits[..., self.token_id] = 5.0
+        return logits
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_llm_dir):
+    return load_pretrained(tiny_llm_dir)
+
+
+def test_answer_letters_are_single_tokens_with_the_leading_space(lm):
+    ids = letter_ids(lm.tokenizer)
+    assert len(set(ids)) == 4
+    assert [lm.tokenizer.decode([i]) for i in ids] == [" A", " B", " C", " D"]
+
+
+def test_accuracy_by_hand_with_a_model_that_always_answers_b(lm):
+    shots, items = embedded_mc_set(40, 3)
+    model = AlwaysSays(lm.tokenizer.vocab_size, letter_ids(lm.tokenizer)[1])
+    res = text_retention(model, lm.tokenizer, items, shots, 3, batch_size=8)
+    expected = sum(it.answer == 1 for it in items) / len(items)
+    assert 0 < expected < 1 and res.accuracy == pytest.approx(expected)
+    assert all(p["pred"] == "B" for p in res.predictions) and res.n == 40
+
+
+def test_right_padding_does_not_change_scores(lm):
+    shots, items = embedded_mc_set(6, 3)
+    ctx = [build_context(it, shots, k, lm.tokenizer, 1024) for it, k in zip(items, (0, 3, 1, 2, 0, 3))]
+    cands = letter_ids(lm.tokenizer)
+    alone = torch.cat([next_token_logprobs(lm.model, [c], cands, 0) for c in ctx])
+    batched = next_token_logprobs(lm.model, ctx, cands, 0, batch_size=6)
+    assert torch.allclose(alone, batched, atol=1e-4)
+
+
+def test_last_position_logits_match_the_full_forward(lm):
+    shots, items = embedded_mc_set(3, 2)
+    ctx = [build_context(it, shots, 2, lm.tokenizer, 1024) for it in items]
+    cands = letter_ids(lm.tokenizer)
+    with torch.inference_mode():
+        full = torch.stack([torch.log_softmax(lm.model(torch.tensor([c]))[0, -1], -1)[cands] for c in ctx])
+    assert torch.allclose(next_token_logprobs(lm.model, ctx, cands, 0, batch_size=3), full, atol=1e-4)
+
+
+def test_shots_are_dropped_to_fit_the_context_and_too_long_fails(lm):
+    shots, items = embedded_mc_set(1, 5)
+    full = build_context(items[0], shots, 5, lm.tokenizer, 4096)
+    zero = build_context(items[0], shots, 0, lm.tokenizer, 4096)
+    fitted = build_context(items[0], shots, 5, lm.tokenizer, len(full) - 1)
+    assert len(zero) < len(fitted) < len(full)
+    with pytest.raises(InputError, match="even with 0 shots"):
+        build_context(items[0], shots, 5, lm.tokenizer, len(zero) - 1)
+
+
+def test_resumes_from_the_cache(lm, tmp_path):
+    shots, items = embedded_mc_set(10, 2)
+    model = AlwaysSays(lm.tokenizer.vocab_size, letter_ids(lm.tokenizer)[2])
+    first = text_retention(model, lm.tokenizer, items[:6], shots, 2, cache=ItemCache(tmp_path / "c.jsonl", "fp"))
+    model.calls = 0
+    again = text_retention(model, lm.tokenizer, items, shots, 2, cache=ItemCache(tmp_path / "c.jsonl", "fp"))
+    assert again.predictions[:6] == first.predictions and model.calls == 1  # only the 4 new items
+
+
+def test_empty_set_and_unscorable_tokenizer(lm):
+    with pytest.raises(InputError, match="empty"):
+        text_retention(lm.model, lm.tokenizer, [], [], 0)
+
+    class Splitter:
+        def encode_text(self, text):
+            return list(text.encode())
+
+    with pytest.raises(ConfigError, match="one token per answer letter"):
+        letter_ids(Splitter())
+
+
+def test_relative_drop_is_the_papers_measure():
+    assert relative_drop(0.638, 0.694) == pytest.approx((0.694 - 0.638) / 0.694)  # ~8%
+    assert relative_drop(0.421, 0.694) == pytest.approx(0.3934, abs=1e-4)
+    assert relative_drop(0.6, 0.5) == pytest.approx(-0.2)  # better than base
+    assert relative_drop(0.3, 0.0) == 0.0
