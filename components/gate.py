@@ -18,6 +18,7 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
     from ichigo.eval.gate import decide
     from ichigo.eval.report import write_report
     from ichigo.registry import champion_metrics
+    from ichigo.tracking import tracking_run
 
     quiet_logs()
     profile = profile_from_json(profile_json)
@@ -39,5 +40,16 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
         {"passed": d.passed, "reasons": d.reasons, "checks": [dataclasses.asdict(c) for c in d.checks],
          "stage_losses": losses, "champion": champion}, indent=2, default=str))
     shutil.copy(paths.html, report.path)
+    try:  # the report also goes to MLflow, passed or not, so a rejection is visible there too
+        import mlflow
+
+        with tracking_run(profile.registry, "gate", tags={"ichigo.gate.passed": str(d.passed)}) as env:
+            client = mlflow.MlflowClient(profile.registry.tracking_uri)
+            client.log_batch(env["MLFLOW_RUN_ID"], metrics=[
+                mlflow.entities.Metric(k, float(v), 0, 0) for k, v in cand.items()
+                if isinstance(v, (int, float)) and v == v])
+            client.log_artifacts(env["MLFLOW_RUN_ID"], str(out), "gate_report")
+    except Exception as e:  # the KFP artifact is the record of truth; MLflow is a convenience
+        print(f"warning: could not log the gate report to MLflow: {e}")
     print(("PASSED" if d.passed else "REJECTED") + ":\n  " + "\n  ".join(d.reasons))
     return bool(d.passed)

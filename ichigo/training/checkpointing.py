@@ -1,0 +1,115 @@
+"""Checkpoints: an HF-format model dir per save plus a `resume/` dir for exact continuation.
+
+    output_dir/checkpoints/step_000050/   config.json, model.safetensors, tokenizer.json, ichigo.json
+    output_dir/checkpoints/step_000050/resume/
+        optimizer/        sharded AdamW state (torch.distributed.checkpoint, one file per rank)
+        trainer.json      step, epoch position, scheduler state, world size, seed
+        rng_rank{R}.pt    per-rank RNG states
+
+Everything is written into `.tmp-step_N` and renamed once all ranks are done, so a job killed at
+any moment leaves either a complete checkpoint or none (stale temp dirs are removed on start).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+
+from ichigo.model.checkpoint import save_pretrained
+from ichigo.training.distributed import DistEnv, gather_full_state_dict
+
+CHECKPOINTS = "checkpoints"
+_STEP_RE = re.compile(r"^step_(\d+)$")
+
+
+def checkpoint_dirs(output_dir: Path) -> list[tuple[int, Path]]:
+    root = Path(output_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    out = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_RE.match(p.name)) and p.is_dir()]
+    return sorted(out)
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    dirs = [p for _, p in checkpoint_dirs(output_dir) if (p / "resume" / "trainer.json").is_file()]
+    return dirs[-1] if dirs else None
+
+
+def clean_stale(output_dir: Path) -> None:
+    root = Path(output_dir) / CHECKPOINTS
+    if root.is_dir():
+        for p in root.glob(".tmp-*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def rng_state() -> dict:
+    st = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def set_rng_state(st: dict) -> None:
+    torch.set_rng_state(st["torch"])
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def save_checkpoint(output_dir: Path, step: int, model, optimizer, scheduler, trainer_state: dict,
+                    tokenizer, args, meta: dict, env: DistEnv, keep_last: int) -> Path:
+    """Collective. Returns the final checkpoint dir."""
+    root = Path(output_dir) / CHECKPOINTS
+    name = f"step_{step:06d}"
+    tmp, final = root / f".tmp-{name}", root / name
+    full = gather_full_state_dict(model)
+    if env.local_rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "resume").mkdir(parents=True)
+    dist.barrier()
+    if env.is_rank0:
+        save_pretrained(full, tokenizer, args, tmp, meta={**meta, "step": step})
+    del full
+    dcp.save({"optimizer": get_optimizer_state_dict(model, optimizer)},
+             checkpoint_id=str(tmp / "resume" / "optimizer"))
+    torch.save(rng_state(), tmp / "resume" / f"rng_rank{env.rank}.pt")
+    if env.is_rank0:
+        state = {**trainer_state, "step": step, "world_size": env.world_size,
+                 "scheduler": scheduler.state_dict()}
+        (tmp / "resume" / "trainer.json").write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
+    dist.barrier()
+    if env.local_rank == 0:
+        try:
+            if final.exists():
+                shutil.rmtree(final)
+            tmp.rename(final)
+        except FileNotFoundError:  # shared filesystem: another node renamed it
+            pass
+        for _, old in checkpoint_dirs(output_dir)[:-keep_last]:
+            shutil.rmtree(old, ignore_errors=True)
+    dist.barrier()
+    return final
+
+
+def load_resume_state(ckpt: Path, model, optimizer, scheduler, env: DistEnv) -> dict:
+    """Restore optimizer (resharded if needed), scheduler and RNG; returns trainer.json."""
+    state = json.loads((ckpt / "resume" / "trainer.json").read_text())
+    osd = get_optimizer_state_dict(model, optimizer)  # initialises the (empty) AdamW state
+    holder = {"optimizer": osd}
+    dcp.load(holder, checkpoint_id=str(ckpt / "resume" / "optimizer"))
+    set_optimizer_state_dict(model, optimizer, holder["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    rng_file = ckpt / "resume" / f"rng_rank{env.rank}.pt"
+    if state.get("world_size") == env.world_size and rng_file.is_file():
+        set_rng_state(torch.load(rng_file, weights_only=False))
+    return state
