@@ -162,15 +162,20 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
         for p in reports:
             client.call(client.mlflow.log_artifact, run_id, str(p), "gate", what="log gate report")
 
-        def _log_model():
+        def _log_model(staged: Path):
             with mlflow.start_run(run_id=run_id):
                 return mlflow.pyfunc.log_model(
                     name=MODEL_ARTIFACT, python_model=IchigoPyfunc(_pyfunc_profile(lineage.profile)),
-                    artifacts={PACKAGE_ARTIFACT: str(package_dir)}, signature=signature(),
+                    artifacts={PACKAGE_ARTIFACT: str(staged)}, signature=signature(),
                     pip_requirements=["ichigo-platform"],  # the serving image has it installed
                     tags={LINEAGE_HASH_TAG: lineage_hash})
 
-        model_info = client.call(_log_model, what="upload the package")
+        # MLflow stores a directory artifact under its own basename, and `resolve` looks for
+        # artifacts/package: stage the package under that name whatever the caller called it
+        with tempfile.TemporaryDirectory() as tmp:
+            staged = Path(tmp) / PACKAGE_ARTIFACT
+            staged.symlink_to(package_dir.resolve(), target_is_directory=True)
+            model_info = client.call(_log_model, staged, what="upload the package")
         mv = client.call(client.mlflow.create_model_version, client.model_name, model_info.model_uri,
                          run_id=run_id, tags=_version_tags(lineage, lineage_hash), description=card,
                          model_id=model_info.model_id,

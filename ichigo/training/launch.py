@@ -115,7 +115,10 @@ def _check_same_config(out: Path, cfg: RecipeConfig) -> None:
 
     old = yaml.safe_load(p.read_text()) or {}
     new = cfg.model_dump(mode="json")
-    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k != "metrics")
+    # input *locations* may move between attempts (a new kfp.local run dir holds the same cached
+    # artifacts); what they contain is pinned by the step cache key, so only settings are compared
+    ignored = {"metrics", "model_dir", "data_dir"}
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in ignored)
     if diff:
         raise ConfigError(f"{out} holds a partial run with a different config ({', '.join(diff)} "
                           "differ): use another output dir or delete it to start over")

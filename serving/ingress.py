@@ -1,0 +1,442 @@
+"""The HTTP face of the graph: a FastAPI app composed over SpeechTokenizer, LLM and TTS handles.
+
+Routes: `/` (voice page), `/healthz`, `/readyz`, `/metrics`, `GET /v1/models`,
+`POST /v1/speech` (audio in -> streamed text + audio), `POST /v1/chat` (text, streamed),
+`POST /v1/chat/completions` (OpenAI-compatible, text and `input_audio` parts, stream or not).
+"""
+
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from importlib import resources
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from ray import serve
+
+from ichigo.assistant import check_text, conversation
+from ichigo.chat_template import Message, Sound, messages_from_json, messages_to_json, user_audio
+from ichigo.config import Profile
+from serving.errors import ApiError, from_exception
+from serving.events import NDJSON, SSE, OpenAIChunks, audio_event, encode, pick_media_type
+from serving.metrics import CONTENT_TYPE_LATEST, Metrics
+from serving.openai_api import AudioPart, parse_request, audio_bytes
+
+log = logging.getLogger("ichigo.serving")
+
+api = FastAPI(title="Ichigo speech assistant", docs_url="/docs", redoc_url=None)
+
+# what browsers' MediaRecorder and common tools send; everything is decoded by ichigo.audio
+AUDIO_TYPES = {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/webm", "video/webm",
+               "audio/ogg", "audio/opus", "audio/mp4", "audio/m4a", "audio/x-m4a", "video/mp4",
+               "audio/mpeg", "audio/mp3", "audio/flac", "audio/x-flac", "audio/aac",
+               "application/octet-stream"}
+MULTIPART_SLACK = 64 * 1024  # form boundaries and a history field on top of the audio
+
+
+def _ray_death_errors() -> tuple[type[BaseException], ...]:
+    from ray import exceptions as rex
+
+    return tuple(c for c in (getattr(rex, "RayActorError", None), getattr(rex, "ActorUnavailableError", None))
+                 if c is not None)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing more than `limit` bytes (by header at once, else while reading)."""
+    cl = request.headers.get("content-length")
+    if cl is not None:
+        try:
+            n = int(cl)
+        except ValueError:
+            raise ApiError(400, "bad Content-Length header") from None
+        if n > limit:
+            raise ApiError(413, f"the upload is {n} bytes; the limit is {limit} bytes "
+                           "(serving.max_upload_bytes)", "payload_too_large")
+    buf = bytearray()
+    async for piece in request.stream():
+        buf += piece
+        if len(buf) > limit:
+            raise ApiError(413, f"the upload is over the limit of {limit} bytes "
+                           "(serving.max_upload_bytes)", "payload_too_large")
+    return bytes(buf)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ApiError(400, f"the body is not valid UTF-8 (byte {e.start}); send UTF-8 JSON") from None
+    if not text.strip():
+        raise ApiError(400, "the body is empty; send a JSON object")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ApiError(400, f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+def _media(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _history(raw: Any, max_chars: int) -> list[Message]:
+    if raw in (None, ""):
+        return []
+    if isinstance(raw, str):
+        raw = _json(raw.encode())
+    if not isinstance(raw, list):
+        raise ApiError(400, "history must be a JSON list of {role, content} messages", param="history")
+    try:
+        msgs = messages_from_json(raw)
+    except ValueError as e:
+        raise ApiError(400, f"history: {e}", param="history") from None
+    for m in msgs:
+        check_text(m.text or " x", max_chars)
+    return msgs
+
+
+@api.exception_handler(ApiError)
+async def _api_error(_: Request, e: ApiError) -> JSONResponse:
+    return JSONResponse(e.body(), status_code=e.status)
+
+
+@serve.ingress(api)
+class Ingress:
+    def __init__(self, speech, llm, tts, profile: Profile):
+        self.speech, self.llm, self.tts = speech, llm, tts
+        self.profile, self.cfg = profile, profile.serving
+        self.model_name = profile.registry.model_name
+        self.metrics = Metrics()
+        self.page = resources.files("serving").joinpath("static/index.html").read_text()
+        self._death = _ray_death_errors()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _fail(self, route: str, e: BaseException, t0: float) -> JSONResponse:
+        err = from_exception(e)
+        if err is None:
+            log.exception("internal error on %s", route, exc_info=e)
+            err = ApiError(500, f"internal error ({type(e).__name__}); see the server log", "server_error")
+        self.metrics.requests.labels(route, str(err.status)).inc()
+        self.metrics.errors.labels(route, err.type).inc()
+        self.metrics.latency.labels(route).observe(time.perf_counter() - t0)
+        return JSONResponse(err.body(), status_code=err.status)
+
+    def _ok(self, route: str, t0: float, status: int = 200) -> None:
+        self.metrics.requests.labels(route, str(status)).inc()
+        self.metrics.latency.labels(route).observe(time.perf_counter() - t0)
+
+    async def _retry(self, call, *args):
+        """A unary handle call, retried once if its replica died under it (idempotent calls)."""
+        for attempt in range(3):
+            try:
+                return await call.remote(*args)
+            except self._death:
+                if attempt == 2:
+                    raise
+                self.metrics.failovers.inc()
+
+    async def _encode(self, audio: bytes) -> list[int]:
+        return (await self._retry(self.speech.encode, audio))["codes"]
+
+    async def _llm_events(self, messages: list[dict], max_new: int | None,
+                          temperature: float | None) -> AsyncIterator[dict]:
+        """LLM events; if the replica dies mid-stream the request is replayed on another one and
+        the already-sent prefix skipped (greedy decoding replays identically)."""
+        sent, started = "", False
+        for attempt in range(3):
+            produced = ""
+            gen = self.llm.options(stream=True).generate.remote(messages, max_new, temperature)
+            try:
+                async for ev in gen:
+                    if ev["type"] == "start":
+                        if not started:
+                            started = True
+                            yield ev
+                        continue
+                    if ev["type"] == "text":
+                        produced += ev["delta"]
+                        if len(produced) <= len(sent):
+                            continue
+                        if not produced.startswith(sent):
+                            raise RuntimeError("the resumed LLM stream diverged from what was sent")
+                        ev = {"type": "text", "delta": produced[len(sent):]}
+                        sent = produced
+                    yield ev
+                return
+            except self._death:
+                if attempt == 2:
+                    raise
+                self.metrics.failovers.inc()
+                log.warning("LLM replica died mid-stream; resuming on another replica")
+
+    async def _tts(self, text: str) -> bytes:
+        return await self._retry(self.tts.synthesize, text)
+
+    async def _open_stream(self, messages: list[Message], max_new: int | None,
+                           temperature: float | None) -> tuple[dict, AsyncIterator[dict]]:
+        """Start the LLM stream and wait for its `start` event, so prompt errors become 4xx."""
+        gen = self._llm_events(messages_to_json(messages), max_new, temperature)
+        first = await gen.__anext__()
+        return first, gen
+
+    async def _turn(self, route: str, t0: float, messages: list[Message], media_type: str,
+                    speak: bool, extra: dict, max_new: int | None = None,
+                    temperature: float | None = None) -> StreamingResponse:
+        start, gen = await self._open_stream(messages, max_new, temperature)
+        body = self._turn_events(route, t0, start, gen, media_type, speak, extra)
+        return StreamingResponse(body, media_type=media_type,
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def _turn_events(self, route: str, t0: float, start: dict, gen: AsyncIterator[dict],
+                           media_type: str, speak: bool, extra: dict) -> AsyncIterator[bytes]:
+        from ichigo.assistant import SentenceChunker
+
+        m = self.metrics
+        m.in_flight.inc()
+        version = start.get("version")
+        yield encode({"type": "start", "model": self.model_name, "version": version,
+                      "prompt_tokens": start.get("prompt_tokens"), **extra}, media_type)
+        chunker, pending, text, index = SentenceChunker(), deque(), [], 0
+        finish, first_token, first_audio = None, None, None
+
+        def schedule(sentences: list[str]) -> None:
+            nonlocal index
+            for s in sentences:
+                pending.append((index, s, asyncio.ensure_future(self._tts(s))))
+                index += 1
+
+        next_ev: asyncio.Future | None = asyncio.ensure_future(gen.__anext__())
+        try:
+            while next_ev is not None or pending:
+                waits = ({next_ev} if next_ev is not None else set()) | ({pending[0][2]} if pending else set())
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                while pending and pending[0][2].done():  # audio strictly in sentence order
+                    i, s, task = pending.popleft()
+                    if first_audio is None:
+                        first_audio = time.perf_counter() - t0
+                        m.ttfa.labels(route).observe(first_audio)
+                    yield encode(audio_event(i, s, task.result()), media_type)
+                if next_ev is not None and next_ev.done():
+                    try:
+                        ev = next_ev.result()
+                    except StopAsyncIteration:
+                        next_ev = None
+                        if speak:
+                            schedule(chunker.flush())
+                        continue
+                    next_ev = asyncio.ensure_future(gen.__anext__())
+                    if ev["type"] == "text":
+                        if first_token is None:
+                            first_token = time.perf_counter() - t0
+                            m.ttft.labels(route).observe(first_token)
+                        text.append(ev["delta"])
+                        yield encode({"type": "text", "delta": ev["delta"]}, media_type)
+                        if speak:
+                            schedule(chunker.push(ev["delta"]))
+                    elif ev["type"] == "end":
+                        finish = ev
+            yield encode({"type": "done", "text": "".join(text), "version": version,
+                          "finish_reason": (finish or {}).get("finish_reason"),
+                          "completion_tokens": (finish or {}).get("completion_tokens"),
+                          "audio_chunks": index,
+                          "ttft_ms": round(1000 * first_token, 1) if first_token else None,
+                          "latency_ms": round(1000 * (time.perf_counter() - t0), 1)}, media_type)
+            self._ok(route, t0)
+        except Exception as e:  # the 200 is sent already: report in-band, keep the replica alive
+            err = from_exception(e) or ApiError(500, f"stream failed ({type(e).__name__})", "server_error")
+            if err.status >= 500:
+                log.exception("stream failed on %s", route, exc_info=e)
+            m.requests.labels(route, "stream_error").inc()
+            m.errors.labels(route, err.type).inc()
+            yield encode({"type": "error", **err.body()["error"]}, media_type)
+        finally:
+            m.in_flight.dec()
+            for t in ([next_ev] if next_ev is not None else []) + [p[2] for p in pending]:
+                t.cancel()
+            await gen.aclose()
+
+    # -- small routes ------------------------------------------------------------------------------
+    @api.get("/", response_class=HTMLResponse)
+    async def index(self) -> HTMLResponse:
+        return HTMLResponse(self.page)
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict:
+        return {"status": "ok"}
+
+    @api.get("/readyz")
+    async def readyz(self) -> JSONResponse:
+        try:
+            llm, speech, tts = await asyncio.wait_for(asyncio.gather(
+                self.llm.info.remote(), self.speech.info.remote(), self.tts.info.remote()), 10)
+        except Exception as e:  # noqa: BLE001 - any failure means: not ready
+            return JSONResponse({"ready": False, "error": f"{type(e).__name__}: {e}"[:300]}, 503)
+        return JSONResponse({"ready": True, "llm": llm, "speech_tokenizer": speech, "tts": tts})
+
+    @api.get("/metrics")
+    async def metrics(self) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/v1/models")
+    async def models(self) -> dict:
+        info = await self.llm.info.remote()
+        return {"object": "list", "data": [{
+            "id": self.model_name, "object": "model", "created": 0, "owned_by": "ichigo",
+            "version": info["version"], "engine": info["engine"],
+            "max_audio_seconds": self.cfg.max_audio_seconds}]}
+
+    # -- speech in, text + speech out --------------------------------------------------------------
+    @api.post("/v1/speech")
+    async def speech(self, request: Request) -> Response:
+        """Body: raw audio (Content-Type audio/*), or multipart with `audio` file and optional
+        `history` (JSON messages). Query: format=ndjson|sse, speak=true|false."""
+        route, t0 = "speech", time.perf_counter()
+        try:
+            ctype = _media(request)
+            multipart = ctype == "multipart/form-data"
+            if ctype not in AUDIO_TYPES and not multipart:
+                raise ApiError(415, f"Content-Type {ctype or '(none)'!r} is not audio: send WAV, "
+                               "WebM/Opus, OGG, MP4 or FLAC bytes (audio/*) or multipart/form-data "
+                               "with an 'audio' file", "unsupported_media_type")
+            limit = self.cfg.max_upload_bytes + (MULTIPART_SLACK if multipart else 0)
+            body = await read_body(request, limit)
+            history: list[Message] = []
+            if multipart:
+                audio, history = await self._form(request, body)
+            else:
+                audio = body
+            if not audio:
+                raise ApiError(400, "the audio is empty (0 bytes)", "invalid_audio_empty")
+            codes = await self._encode(audio)
+            msgs = conversation(history, user_audio(codes), self.cfg.system_prompt)
+            q = request.query_params
+            return await self._turn(route, t0, msgs, pick_media_type(request.headers.get("accept"), q.get("format")),
+                                    q.get("speak", "true").lower() != "false",
+                                    {"user_codes": codes})
+        except Exception as e:
+            return self._fail(route, e, t0)
+
+    async def _form(self, request: Request, body: bytes) -> tuple[bytes, list[Message]]:
+        request._body = body  # starlette parses the form from the body we already bounded
+        try:
+            form = await request.form()
+        except Exception as e:  # noqa: BLE001 - a broken multipart body is the client's
+            raise ApiError(400, f"malformed multipart body ({type(e).__name__})") from None
+        up = form.get("audio")
+        if up is None or isinstance(up, str):
+            raise ApiError(400, "multipart body needs a file field named 'audio'", param="audio")
+        return await up.read(), _history(form.get("history"), self.cfg.max_text_chars)
+
+    # -- text chat ----------------------------------------------------------------------------------
+    @api.post("/v1/chat")
+    async def chat(self, request: Request) -> Response:
+        """JSON {messages: [{role, content: str | [{type: text|sound, ...}]}], speak?, max_tokens?}."""
+        route, t0 = "chat", time.perf_counter()
+        try:
+            body = self._require_json(request, await read_body(request, self.cfg.max_upload_bytes))
+            if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
+                raise ApiError(400, "body must be {\"messages\": [{\"role\": ..., \"content\": ...}, ...]}",
+                               param="messages")
+            msgs = _history(body["messages"], self.cfg.max_text_chars)
+            msgs = conversation(msgs[:-1], msgs[-1], self.cfg.system_prompt)
+            speak = body.get("speak", False)
+            max_new = body.get("max_tokens")
+            if not isinstance(speak, bool) or not (max_new is None or (isinstance(max_new, int) and max_new > 0)):
+                raise ApiError(400, "speak must be a boolean and max_tokens a positive integer")
+            return await self._turn(route, t0, msgs, pick_media_type(request.headers.get("accept"),
+                                                                   body.get("format")), speak, {}, max_new)
+        except Exception as e:
+            return self._fail(route, e, t0)
+
+    def _require_json(self, request: Request, body: bytes) -> Any:
+        ctype = _media(request)
+        if ctype != "application/json":
+            raise ApiError(415, f"Content-Type {ctype or '(none)'!r}: send application/json",
+                           "unsupported_media_type")
+        return _json(body)
+
+    # -- OpenAI-compatible ----------------------------------------------------------------------------
+    @api.post("/v1/chat/completions")
+    async def chat_completions(self, request: Request) -> Response:
+        route, t0 = "chat_completions", time.perf_counter()
+        try:
+            limit = self.cfg.max_upload_bytes * 4 // 3 + MULTIPART_SLACK  # base64 audio inside JSON
+            req = parse_request(self._require_json(request, await read_body(request, limit)))
+            msgs = await self._openai_messages(req)
+            msgs = conversation(msgs[:-1], msgs[-1], self.cfg.system_prompt)
+            max_new = req.max_completion_tokens or req.max_tokens
+            start, gen = await self._open_stream(msgs, max_new, req.temperature)
+            chunks = OpenAIChunks(req.model or self.model_name)
+            prompt_tokens = start.get("prompt_tokens", 0)
+            if req.stream:
+                return StreamingResponse(self._openai_stream(route, t0, chunks, gen, prompt_tokens),
+                                         media_type=SSE, headers={"Cache-Control": "no-store"})
+            text, finish = [], {}
+            try:
+                async for ev in gen:
+                    if ev["type"] == "text":
+                        text.append(ev["delta"])
+                    elif ev["type"] == "end":
+                        finish = ev
+            finally:
+                await gen.aclose()
+            n = finish.get("completion_tokens", 0)
+            self._ok(route, t0)
+            return JSONResponse(chunks.completion("".join(text), finish.get("finish_reason", "stop"), {
+                "prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}))
+        except Exception as e:
+            return self._fail(route, e, t0)
+
+    async def _openai_messages(self, req) -> list[Message]:
+        out, jobs = [], []
+        for i, m in enumerate(req.messages):
+            if isinstance(m.content, str):
+                out.append([check_text(m.content, self.cfg.max_text_chars)])
+                continue
+            parts: list = []
+            for j, p in enumerate(m.content):
+                if isinstance(p, AudioPart):
+                    data = audio_bytes(p, f"messages.{i}.content.{j}", self.cfg.max_upload_bytes)
+                    jobs.append((len(out), len(parts)))
+                    parts.append(self._encode(data))
+                else:
+                    parts.append(check_text(p.text, self.cfg.max_text_chars))
+            out.append(parts)
+        codes = await asyncio.gather(*(out[i][j] for i, j in jobs))
+        for (i, j), c in zip(jobs, codes):
+            out[i][j] = Sound(c)
+        msgs = []
+        for m, parts in zip(req.messages, out):
+            if not parts:
+                raise ApiError(400, "a message has no content parts", param="messages")
+            msgs.append(Message(m.role, parts))
+        return msgs
+
+    async def _openai_stream(self, route: str, t0: float, chunks: OpenAIChunks,
+                             gen: AsyncIterator[dict], prompt_tokens: int) -> AsyncIterator[bytes]:
+        first = None
+        try:
+            yield chunks.chunk({"role": "assistant", "content": ""})
+            async for ev in gen:
+                if ev["type"] == "text":
+                    if first is None:
+                        first = time.perf_counter() - t0
+                        self.metrics.ttft.labels(route).observe(first)
+                    yield chunks.chunk({"content": ev["delta"]})
+                elif ev["type"] == "end":
+                    n = ev["completion_tokens"]
+                    yield chunks.chunk({}, ev["finish_reason"], {
+                        "prompt_tokens": prompt_tokens, "completion_tokens": n,
+                        "total_tokens": prompt_tokens + n})
+            yield chunks.done()
+            self._ok(route, t0)
+        except Exception as e:
+            err = from_exception(e) or ApiError(500, f"stream failed ({type(e).__name__})", "server_error")
+            self.metrics.requests.labels(route, "stream_error").inc()
+            self.metrics.errors.labels(route, err.type).inc()
+            yield f"data: {json.dumps(err.body())}\n\n".encode()
+        finally:
+            await gen.aclose()

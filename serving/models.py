@@ -1,0 +1,166 @@
+"""The model-holding deployments: SpeechTokenizer and LLM (Ray Serve classes, decorated in app.py).
+
+Both keep their model in a `ModelSlot`, so `load_package(package_dir, version)` swaps it while
+in-flight requests finish on the model they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import AsyncIterator
+
+from ichigo.assistant import decode_audio, load_package_tokenizer, prompt_ids
+from ichigo.chat_template import Message, messages_from_json
+from ichigo.config import Profile
+from ichigo.engines import Engine, GenParams, IncrementalDecoder, make_engine
+from ichigo.engines.slot import ModelSlot
+from ichigo.errors import InputError
+from ichigo.package import llm_dir
+from serving.errors import portable
+from serving.follow import cache_lock, start_follower
+from serving.model_source import ModelSource
+
+log = logging.getLogger("ichigo.serving")
+
+
+class _Follows:
+    """Resolve the model source at start-up; follow its alias if it has one."""
+
+    revert_alias = False
+
+    def _start(self, profile: Profile, model_uri: str, follow: bool) -> tuple[Path, str]:
+        self.profile = profile
+        src = ModelSource(model_uri)
+        with cache_lock(profile):  # replicas on this node share the download cache
+            path, version, info = src.resolve(profile)
+        self.follower = None
+        if follow and src.alias:
+            self._follow_args = (profile, src.alias, info, path)
+        else:
+            self._follow_args = None
+        return path, version
+
+    def _follow(self) -> None:
+        if self._follow_args is not None:
+            self.follower, _ = start_follower(*self._follow_args, load=self.load_package,
+                                             revert_alias=self.revert_alias)
+
+    def __del__(self):
+        if getattr(self, "follower", None) is not None:
+            self.follower.stop()
+
+
+class SpeechTokenizerDeployment(_Follows):
+    """Audio bytes (any supported container) -> validated 16 kHz wave -> sound codes."""
+
+    def __init__(self, profile: Profile, model_uri: str, follow: bool = True):
+        path, version = self._start(profile, model_uri, follow)
+        self.slot = ModelSlot(load_package_tokenizer(path, profile), version)
+        self._follow()
+
+    def load_package(self, package_dir: str | Path, version: str) -> str:
+        tok = load_package_tokenizer(package_dir, self.profile)
+        tok.encode(_probe_wave())  # never swap in a tokenizer that cannot encode
+        prev = self.slot.swap(tok, str(version))
+        log.info("SpeechTokenizer: %s -> %s", prev, version)
+        return prev
+
+    async def encode(self, audio: bytes) -> dict:
+        s = self.profile.serving
+        try:
+            wave = await asyncio.to_thread(decode_audio, audio, s.max_upload_bytes, s.max_audio_seconds)
+            with self.slot.lease() as (tok, version):
+                codes = await asyncio.to_thread(tok.encode, wave)
+        except InputError as e:
+            raise portable(e) from None
+        return {"codes": codes, "seconds": round(len(wave) / 16000, 3), "version": version}
+
+    def info(self) -> dict:
+        return {"version": self.slot.version, "kind": getattr(self.slot.value, "kind", "?")}
+
+
+class LLMDeployment(_Follows):
+    """Chat messages -> streamed events: start, text deltas, end (the one chat template)."""
+
+    revert_alias = True  # LLM replicas own the decision to move a failed alias back
+
+    def __init__(self, profile: Profile, model_uri: str, follow: bool = True):
+        path, version = self._start(profile, model_uri, follow)
+        self.slot: ModelSlot[Engine] = ModelSlot(self._engine(path), version, close=lambda e: e.close())
+        self._follow()
+
+    def _engine(self, package_dir: Path) -> Engine:
+        dev = "cuda" if self.profile.serving.deployments["llm"].num_gpus > 0 else "cpu"
+        return make_engine(self.profile.serving.engine, llm_dir(package_dir), device=dev)
+
+    def load_package(self, package_dir: str | Path, version: str) -> str:
+        engine = self._engine(Path(package_dir))
+        probe = prompt_ids([Message("user", "hello")], engine.tokenizer)
+        list(engine.stream(probe, GenParams(max_new_tokens=2)))  # smoke test before the swap
+        prev = self.slot.swap(engine, str(version))
+        log.info("LLM: %s -> %s", prev, version)
+        return prev
+
+    def params(self, max_new_tokens: int | None, temperature: float | None) -> GenParams:
+        s = self.profile.serving
+        n = min(max_new_tokens or s.max_new_tokens, s.max_new_tokens)
+        return GenParams(max_new_tokens=n, temperature=s.temperature if temperature is None else temperature)
+
+    async def generate(self, messages: list[dict], max_new_tokens: int | None = None,
+                       temperature: float | None = None) -> AsyncIterator[dict]:
+        try:
+            msgs = messages_from_json(messages)
+            params = self.params(max_new_tokens, temperature)
+        except ValueError as e:
+            raise portable(InputError(str(e))) from None
+        with self.slot.lease() as (engine, version):
+            ids = prompt_ids(msgs, engine.tokenizer)
+            try:  # before the first event, so the caller can still answer with a 4xx
+                engine.check_prompt(ids, params)
+            except InputError as e:
+                raise portable(e) from None
+            yield {"type": "start", "version": version, "prompt_tokens": len(ids)}
+            dec, n = IncrementalDecoder(engine.tokenizer), 0
+            async for tok in engine.astream(ids, params):
+                n += 1
+                delta = dec.push(tok)
+                if delta:
+                    yield {"type": "text", "delta": delta}
+            tail = dec.flush()
+            if tail:
+                yield {"type": "text", "delta": tail}
+            yield {"type": "end", "completion_tokens": n,
+                   "finish_reason": "length" if n >= params.max_new_tokens else "stop"}
+
+    def info(self) -> dict:
+        e = self.slot.value
+        return {"version": self.slot.version, "engine": e.name, "max_seq_len": e.max_seq_len}
+
+
+class TTSDeployment:
+    """Sentence -> 16-bit PCM WAV bytes in the profile's serving voice."""
+
+    def __init__(self, profile: Profile):
+        from ichigo.assistant import voice_for
+        from ichigo.tts import make_tts
+
+        self.tts = make_tts(profile.tts)
+        self.voice = voice_for(profile)
+
+    async def synthesize(self, text: str) -> bytes:
+        from ichigo.audio import wav_bytes
+
+        wave = (await asyncio.to_thread(self.tts.synthesize, [text], self.voice))[0]
+        return wav_bytes(wave, self.tts.sample_rate)
+
+    def info(self) -> dict:
+        return {"voice": self.voice, "sample_rate": self.tts.sample_rate}
+
+
+def _probe_wave():
+    import numpy as np
+
+    t = np.arange(8000) / 16000
+    return (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)

@@ -1,0 +1,52 @@
+"""`ichigo serve` (serving.cli.main): bad input fails before Ray starts; a real run serves."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from serving.cli import main, parse_args
+from tests.conftest import REPO
+from tests.serving.conftest import free_port
+
+
+def test_args_and_bad_model(tmp_path, capsys):
+    a = parse_args(["--model", "x", "--no-follow", "--port", "9000"])
+    assert (a.follow, a.port, a.profile) == (False, 9000, "local")
+    assert parse_args([]).follow is True
+    assert main(["--model", str(tmp_path)]) == 2
+    assert "not an Ichigo model package" in capsys.readouterr().err
+    assert main(["--profile", "nope", "--model", str(tmp_path)]) == 2
+
+
+@pytest.mark.slow
+def test_serve_a_package_and_stop_on_sigint(tiny_package):
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "--model", str(tiny_package),
+                             "--port", str(port), "--no-follow"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        line = ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline()
+            if "is serving" in line:
+                break
+        assert f"http://127.0.0.1:{port}/" in line, line
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions",
+                       json={"messages": [{"role": "user", "content": "hi"}]}, timeout=60)
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
