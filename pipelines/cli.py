@@ -95,12 +95,6 @@ def cmd_plan_memory(args) -> int:
     return plan_main(["--profile", args.profile, "--gpu-memory-gib", str(args.gpu_memory_gib)]) or 0
 
 
-def cmd_serve(args) -> int:
-    from serving.cli import main as serve_main
-
-    return serve_main(args.serve_args) or 0
-
-
 def cmd_follow(args) -> int:
     from ichigo.registry.follower import run_follower
 
@@ -175,11 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="serve a model with Ray Serve (see `ichigo serve --help`)",
                         add_help=False, description="Run the realtime serving graph locally.")
     sv.add_argument("serve_args", nargs=argparse.REMAINDER)
-    sv.set_defaults(fn=cmd_serve)
 
-    f = sub.add_parser("follow", help="follow the serving alias and roll serving forward/back",
-                       description="Poll MLflow for the serving alias (champion); on a change, load the "
-                       "new version into serving, health-check it, and roll back by itself on failure.")
+    f = sub.add_parser("follow", help="cluster promotion follower: the RayService follows the alias",
+                       description="Poll MLflow for the serving alias (champion); on a change, patch the "
+                       "RayService named by $ICHIGO_RAYSERVICE (namespace $ICHIGO_NAMESPACE) to the new "
+                       "version, health-check it, and roll back by itself on failure. Locally, "
+                       "`ichigo serve --model models:/NAME@champion` follows the alias by itself.")
     _add_profile(f)
     f.set_defaults(fn=cmd_follow)
 
@@ -199,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:  # serve owns its flags (argparse's REMAINDER would eat none of them)
+        from serving.cli import main as serve_main
+
+        return serve_main(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)

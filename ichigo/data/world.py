@@ -89,8 +89,10 @@ def all_facts() -> list[Fact]:
     facts += [Fact("capital", k, v) for k, v in CAPITALS.items()]
     facts += [Fact("opposite", k, v) for k, v in OPPOSITES.items()]
     facts += [Fact("animal", k, v) for k, v in ANIMAL_SOUNDS.items()]
+    # small operands only: sums must be memorised (a model this size does not learn arithmetic),
+    # and both numbers must be heard right, which makes them a good test of listening
     facts += [Fact("sum", f"{NUMBER_WORDS[a]}+{NUMBER_WORDS[b]}", NUMBER_WORDS[a + b])
-              for a in range(11) for b in range(11) if a + b <= 20]
+              for a in range(1, 6) for b in range(1, 6)]
     return facts
 
 

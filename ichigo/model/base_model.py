@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 from torch import nn
 from torchtune.training.lr_schedulers import get_cosine_schedule_with_warmup
 
@@ -56,7 +57,7 @@ def pack(docs: list[list[int]], seq_len: int) -> torch.Tensor:
     return torch.tensor(flat[: n * seq_len]).view(n, seq_len)
 
 
-def build_embedded_base_model(cfg: BaseModelConfig, out_dir: str | Path, seq_len: int = 128,
+def build_embedded_base_model(cfg: BaseModelConfig, out_dir: str | Path, seq_len: int = 256,
                               on_step: Callable[[int, float], None] | None = None) -> dict:
     """Train tokenizer + model; save HF format to `out_dir`. Returns a summary (losses, time)."""
     t0 = time.time()
@@ -76,7 +77,8 @@ def build_embedded_base_model(cfg: BaseModelConfig, out_dir: str | Path, seq_len
     g = torch.Generator().manual_seed(cfg.seed)
     losses: list[float] = []
     model.train()
-    for step in range(cfg.pretrain_steps):
+    for step in tqdm(range(cfg.pretrain_steps), desc="base model pre-training", unit="step",
+                     mininterval=2, disable=on_step is not None):
         idx = torch.randint(0, data.size(0), (cfg.pretrain_batch_size,), generator=g)
         batch = data[idx]
         logits = model(batch[:, :-1])

@@ -9,7 +9,7 @@ import pytest
 
 # tests/conftest.py's need()/need_binary(), importable as `conftest` from these test modules too
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import need_binary  # noqa: E402
+from tests.conftest import need_binary  # noqa: E402
 
 
 @pytest.fixture(scope="session")

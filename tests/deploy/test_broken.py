@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import yaml
-from conftest import need
+from tests.conftest import need
 
 from ichigo.deploy.crd_schema import validate_custom_resource
 from ichigo.deploy.pod_security import check_pod_security

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import need
+from tests.conftest import need
 
 pytestmark = pytest.mark.slow
 

@@ -60,7 +60,7 @@ def test_writes_executable_and_is_idempotent(tmp_path, monkeypatch):
 
 
 def test_real_helm_is_installed():
-    from conftest import need_binary
+    from tests.conftest import need_binary
 
     helm = need_binary("helm")
     assert fetch_helm.helm_version(__import__("pathlib").Path(helm)).startswith("v4.")

@@ -32,3 +32,10 @@ def test_bad_profile_is_a_clear_error(capsys):
 def test_cluster_profile_is_not_run_locally(capsys):
     assert main(["run", "--profile", "h100"]) == 2
     assert "ichigo submit" in capsys.readouterr().err
+
+
+def test_serve_help_is_the_serving_cli(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--help"])
+    assert e.value.code == 0
+    assert "--model" in capsys.readouterr().out

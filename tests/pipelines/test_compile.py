@@ -25,8 +25,10 @@ def test_compiled_yaml_parses_with_the_pipeline_spec_protos():
     assert any(t.trigger_policy.condition for t in
                [*spec.components[tasks["condition-branches-1"].component_ref.name].dag.tasks.values()])
     platform = json_format.ParseDict(docs[1], pipeline_spec_pb2.PlatformSpec())
-    for executor, cfg in platform.platforms["kubernetes"].deployment_spec["executors"].items():
-        k8s = json_format.ParseDict(json_format.MessageToDict(cfg), k8s_pb2.KubernetesExecutorConfig())
+    executors = json_format.MessageToDict(platform.platforms["kubernetes"].deployment_spec)["executors"]
+    assert len(executors) >= 9
+    for executor, cfg in executors.items():
+        k8s = json_format.ParseDict(cfg, k8s_pb2.KubernetesExecutorConfig())
         assert k8s.secret_as_env, f"{executor} lacks the S3 credentials secret"
     # the h100 profile is baked in as the default, so a submitted run needs no arguments
     default = spec.root.input_definitions.parameters["profile_json"].default_value.string_value
