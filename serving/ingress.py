@@ -22,7 +22,7 @@ from ichigo.assistant import check_text, conversation
 from ichigo.chat_template import Message, Sound, messages_from_json, messages_to_json, user_audio
 from ichigo.config import Profile
 from serving.errors import ApiError, from_exception
-from serving.events import NDJSON, SSE, OpenAIChunks, audio_event, encode, pick_media_type
+from serving.events import SSE, OpenAIChunks, audio_event, encode, pick_media_type
 from serving.metrics import CONTENT_TYPE_LATEST, Metrics
 from serving.openai_api import AudioPart, parse_request, audio_bytes
 

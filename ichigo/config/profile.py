@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ValidationError
 
 from ichigo.config.sections import (
     BaseModelConfig, ClusterConfig, DataConfig, EvalConfig, RegistryConfig, Section,
     ServingConfig, SpeechTokenizerConfig, TrainingConfig, TTSConfig,
 )
+from ichigo.config.validation import validate, yaml_mapping
 from ichigo.errors import ConfigError
 
 
@@ -42,14 +42,6 @@ def _deep_update(base: dict, overrides: dict) -> dict:
     return out
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
-    lines = [f"invalid profile {source}:"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        lines.append(f"  - {loc}: {e['msg']}")
-    return "\n".join(lines)
-
-
 def load_profile(name_or_path: str | Path = "local", overrides: dict[str, Any] | None = None) -> Profile:
     """A packaged profile by name (`local`, `h100`) or a YAML file path, plus nested overrides."""
     path = Path(name_or_path)
@@ -63,18 +55,10 @@ def load_profile(name_or_path: str | Path = "local", overrides: dict[str, Any] |
             raise ConfigError(f"unknown profile {name_or_path!r}: choose one of {names} or give a YAML path")
         text = resources.files("ichigo.config").joinpath(f"profiles/{name_or_path}.yaml").read_text()
         source = f"'{name_or_path}'"
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"profile {source} is not valid YAML: {e}") from e
-    if not isinstance(raw, dict):
-        raise ConfigError(f"profile {source} must be a mapping of sections")
+    raw = yaml_mapping(text, source, "profile")
     if overrides:
         raw = _deep_update(raw, overrides)
-    try:
-        return Profile.model_validate(raw)
-    except ValidationError as e:
-        raise ConfigError(_format_errors(e, source)) from None
+    return validate(Profile, raw, source, "profile")
 
 
 def with_workdir(profile: Profile, workdir: str | Path) -> Profile:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from ichigo.refusal import OFFLINE_REFUSALS, is_refusal  # noqa: F401 (re-exported for callers)
+from ichigo.refusal import OFFLINE_REFUSALS
 
 @dataclass
 class RefusalSet:

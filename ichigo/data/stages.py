@@ -24,7 +24,8 @@ from ichigo.config import Profile
 from ichigo.data.cards import dataset_card_path, write_dataset_card
 from ichigo.data.records import (EvalItem, StageRow, shard_paths, write_eval_items,
                                  write_json_atomic, write_stage_shard)
-from ichigo.data.refusals import get_refusals, is_refusal
+from ichigo.data.refusals import get_refusals
+from ichigo.refusal import is_refusal
 from ichigo.errors import InputError
 from ichigo.sound_tokens import NUM_SOUND_TOKENS
 

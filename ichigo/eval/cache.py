@@ -63,3 +63,16 @@ class ItemCache:
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()
+
+
+def split_cached(items: Iterable, cache: "ItemCache | None") -> tuple[dict[str, dict], list]:
+    """(records already in the cache by item id, items still to compute)."""
+    done: dict[str, dict] = {}
+    todo = []
+    for it in items:
+        hit = cache.get(it.id) if cache is not None else None
+        if hit is not None:
+            done[it.id] = hit
+        else:
+            todo.append(it)
+    return done, todo

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from ichigo.chat_template import PAD, tokenize_chat, user_audio
 from ichigo.errors import InputError
+from ichigo.eval.cache import split_cached
 
 
 def audio_prompt(lm, codes: Sequence[int], prompt: str | None = None) -> list[int]:
@@ -65,14 +66,7 @@ def reply_all(lm, items: Sequence, make_prompt: Callable[[object], list[int]], m
         if finish is None:
             raise ValueError("reply_all needs finish or finish_batch")
         finish_batch = lambda its, replies: [finish(it, r) for it, r in zip(its, replies)]  # noqa: E731
-    records: dict[str, dict] = {}
-    todo = []
-    for it in items:
-        hit = cache.get(it.id) if cache is not None else None
-        if hit is not None:
-            records[it.id] = hit
-        else:
-            todo.append(it)
+    records, todo = split_cached(items, cache)
     prompts = {}
     for it in todo:
         try:

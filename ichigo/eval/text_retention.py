@@ -15,6 +15,7 @@ from tqdm import tqdm
 from ichigo.chat_template import BEGIN_OF_TEXT
 from ichigo.data.world import LETTERS
 from ichigo.errors import ConfigError, InputError
+from ichigo.eval.cache import split_cached
 from ichigo.eval.mc import MCItem, k_shot_prompt
 from ichigo.eval.scoring import next_token_logprobs
 
@@ -68,14 +69,7 @@ def text_retention(model, tokenizer, items: list[MCItem], shots: list[MCItem], n
     cands = letter_ids(tokenizer)
     max_len = getattr(model, "max_seq_len", 4096)
     pad = tokenizer.special_id(BEGIN_OF_TEXT)  # any id: padded positions are never read
-    records: dict[str, dict] = {}
-    todo = []
-    for it in items:
-        hit = cache.get(it.id) if cache is not None else None
-        if hit is not None:
-            records[it.id] = hit
-        else:
-            todo.append(it)
+    records, todo = split_cached(items, cache)
     bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, unit="q", mininterval=1)
     for s in range(0, len(todo), batch_size * 4):
         chunk = todo[s:s + batch_size * 4]

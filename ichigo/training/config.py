@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ichigo.config.validation import validate, yaml_mapping
 from ichigo.errors import ConfigError
 
 Stage = Literal["stage1", "stage2", "stage3"]
@@ -101,13 +102,7 @@ def template(stage: str) -> dict:
 
 
 def parse_config(raw: dict, source: str = "<config>") -> RecipeConfig:
-    try:
-        return RecipeConfig.model_validate(raw)
-    except ValidationError as e:
-        lines = [f"invalid training config {source}:"]
-        for err in e.errors():
-            lines.append(f"  - {'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}")
-        raise ConfigError("\n".join(lines)) from None
+    return validate(RecipeConfig, raw, source, "training config")
 
 
 def load_config(spec: str) -> RecipeConfig:
@@ -123,13 +118,7 @@ def load_config(spec: str) -> RecipeConfig:
         if not p.is_file():
             raise ConfigError(f"training config {p} does not exist")
         text, source = p.read_text(), str(p)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"training config {source} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"training config {source} must be a mapping")
-    return parse_config(raw, source)
+    return parse_config(yaml_mapping(text, source, "training config"), source)
 
 
 def launch_command(nproc: int, config_path: str) -> str:

@@ -18,7 +18,6 @@ import shutil
 import signal
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch

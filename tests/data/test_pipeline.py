@@ -1,12 +1,11 @@
 import json
 from collections import Counter
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from scipy.stats import ks_2samp
 
-from ichigo.chat_template import Message, Sound, render_chat
+from ichigo.chat_template import Sound, render_chat
 from ichigo.data.cards import dataset_card_path
 from ichigo.data.corpus_plan import noise_counts
 from ichigo.data.records import read_eval_items, read_stage_rows, shard_paths

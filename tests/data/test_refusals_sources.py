@@ -8,7 +8,8 @@ import pytest
 from moto import mock_aws
 
 from ichigo.audio import wav_bytes
-from ichigo.data.refusals import OFFLINE_REFUSALS, get_refusals, is_refusal, teacher_refusals
+from ichigo.data.refusals import get_refusals, teacher_refusals
+from ichigo.refusal import OFFLINE_REFUSALS, is_refusal
 from ichigo.data.sources import read_source
 from ichigo.errors import InputError
 

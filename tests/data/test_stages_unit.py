@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from ichigo.config import load_profile
 from ichigo.data.records import read_stage_rows
-from ichigo.data.refusals import is_refusal
+from ichigo.refusal import is_refusal
 from ichigo.data.stages import build_stage_datasets
 from ichigo.data.tokenize import TOKENS_SCHEMA
 

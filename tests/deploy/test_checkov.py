@@ -1,6 +1,5 @@
 """checkov (own venv) over every render: zero failures; each suppression carries its reason."""
 
-from pathlib import Path
 
 import pytest
 from tests.conftest import need

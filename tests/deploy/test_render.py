@@ -1,6 +1,5 @@
 """The generated serveConfigV2 files are golden files: stale ones fail here."""
 
-import shutil
 
 import yaml
 

@@ -3,7 +3,6 @@ the replicas keep serving."""
 
 from __future__ import annotations
 
-import base64
 
 import httpx
 import numpy as np

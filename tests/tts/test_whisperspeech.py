@@ -3,7 +3,6 @@
 import sys
 
 import boto3
-import numpy as np
 import pytest
 import torch
 from moto import mock_aws
