@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -172,9 +174,10 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
 
         # MLflow stores a directory artifact under its own basename, and `resolve` looks for
         # artifacts/package: stage the package under that name whatever the caller called it
-        with tempfile.TemporaryDirectory() as tmp:
+        # (hard links beside the package: no copy of the weights; MLflow refuses symlinks)
+        with tempfile.TemporaryDirectory(dir=package_dir.resolve().parent) as tmp:
             staged = Path(tmp) / PACKAGE_ARTIFACT
-            staged.symlink_to(package_dir.resolve(), target_is_directory=True)
+            shutil.copytree(package_dir, staged, copy_function=_link_or_copy)
             model_info = client.call(_log_model, staged, what="upload the package")
         mv = client.call(client.mlflow.create_model_version, client.model_name, model_info.model_uri,
                          run_id=run_id, tags=_version_tags(lineage, lineage_hash), description=card,
@@ -190,3 +193,10 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
     v = _wait_ready(client, str(mv.version))
     set_alias(client, alias, v.version)
     return RegisteredVersion(v.name, v.version, run_id, v.uri)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
