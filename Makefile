@@ -15,8 +15,12 @@ test: bootstrap
 compile: bootstrap
 	.venv/bin/ichigo compile
 
+## make bench: the speed targets (each prints a table against a baseline measured in the same run)
 bench: bootstrap
-	for b in benchmarks/bench_*.py; do .venv/bin/python $$b || exit 1; done
+	.venv/bin/python benchmarks/bench_data.py
+	.venv/bin/python benchmarks/bench_training.py
+	.venv/bin/python benchmarks/bench_eval.py
+	@echo "serving: .venv/bin/python benchmarks/bench_serving.py --package PACKAGE_DIR"
 
 clean:
 	rm -rf runs .pytest_cache

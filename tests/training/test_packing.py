@@ -102,16 +102,17 @@ def test_packed_and_unpacked_give_the_same_per_row_loss(lm):
             tgt = torch.tensor(tg, dtype=torch.long)
             loss_alone = F.cross_entropy(alone[0], tgt, ignore_index=IGNORE_INDEX, reduction="sum")
             loss_packed = F.cross_entropy(logits[r, at:at + n], tgt, ignore_index=IGNORE_INDEX, reduction="sum")
-            torch.testing.assert_close(loss_packed, loss_alone, rtol=1e-5, atol=1e-4)
+            # fp32 sums of ~100 token losses: different batch shapes reorder the arithmetic
+            torch.testing.assert_close(loss_packed, loss_alone, rtol=1e-4, atol=1e-3)
             at += n
     unpacked = collate([[i] for u in units for i in u], data, pack=False, max_seq_len=256, pad_id=pad)
     assert unpacked.input_pos is None and unpacked.mask(torch.device("cpu")) is None
     assert unpacked.num_targets == packed.num_targets
     ref = token_loss_sum(model, unpacked, torch.device("cpu"), 0)
-    torch.testing.assert_close(token_loss_sum(model, packed, torch.device("cpu"), 0), ref, rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(token_loss_sum(model, packed, torch.device("cpu"), 0), ref, rtol=1e-4, atol=1e-2)
     # chunked output + CE (the GPU path) sums to the same value
     model.set_num_output_chunks(4)
     try:
-        torch.testing.assert_close(token_loss_sum(model, packed, torch.device("cpu"), 4), ref, rtol=1e-5, atol=1e-3)
+        torch.testing.assert_close(token_loss_sum(model, packed, torch.device("cpu"), 4), ref, rtol=1e-4, atol=1e-2)
     finally:
         model.set_num_output_chunks(0)
