@@ -18,7 +18,9 @@ def train_stage(profile_json: str, cache_dir: str, stage: str, model: dsl.Input[
 
     quiet_logs()
     profile = profile_from_json(profile_json)
-    config = {"stage": stage, "training": profile.training.model_dump()}
+    # this stage's settings and the launch settings; earlier stages are pinned by the model input's key
+    training = profile.training.model_dump(exclude={"stages"})
+    config = {"stage": stage, "stage_config": profile.training.stages[stage].model_dump(), "training": training}
 
     def train(out):
         with tracking_run(profile.registry, stage, params=profile.training.stages[stage].model_dump()) as env:
