@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
+
+from ichigo.errors import InputError
 
 NUM_CODES = 512  # real codebook entries
 PAD_CODE = 512  # WhisperVQ's mask/pad code
@@ -83,6 +85,19 @@ class SoundVocab:
 
     def is_sound_id(self, token_id: int) -> bool:
         return self.start_id <= token_id < self.vocab_size
+
+    @classmethod
+    def from_vocab(cls, vocab: Mapping[str, int]) -> "SoundVocab | None":
+        """The sound layout of a token->id map (None if it has no sound tokens); checks that all
+        515 tokens sit contiguously in the fixed order."""
+        if SOUND_START not in vocab:
+            return None
+        sv = cls(vocab[SOUND_START])
+        for i, t in enumerate(NEW_TOKENS):
+            if vocab.get(t) != sv.start_id + i:
+                raise InputError(f"sound token {t} has id {vocab.get(t)}, expected {sv.start_id + i}: "
+                                 "the vocabulary extension is corrupt")
+        return sv
 
     def code_of(self, token_id: int) -> int:
         code = token_id - self.first_code_id

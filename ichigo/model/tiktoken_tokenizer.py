@@ -23,7 +23,7 @@ from tiktoken.load import dump_tiktoken_bpe, load_tiktoken_bpe
 
 from ichigo.chat_template import EOT, END_OF_TEXT, SPECIAL_TOKENS
 from ichigo.errors import InputError
-from ichigo.sound_tokens import NEW_TOKENS, SOUND_START, SoundVocab
+from ichigo.sound_tokens import NEW_TOKENS, SoundVocab
 
 RANK_FILE = "tokenizer.model"
 SPECIALS_FILE = "special_tokens.json"
@@ -108,13 +108,7 @@ class TiktokenTokenizer:
                                      special_tokens=special_tokens)
         self._special = dict(special_tokens)
         self._special_ids = set(special_tokens.values())
-        self.sound: SoundVocab | None = None
-        if SOUND_START in special_tokens:
-            self.sound = SoundVocab(special_tokens[SOUND_START])
-            for i, t in enumerate(NEW_TOKENS):
-                if special_tokens.get(t) != self.sound.start_id + i:
-                    raise InputError(f"sound token {t} has id {special_tokens.get(t)}, expected "
-                                     f"{self.sound.start_id + i}")
+        self.sound: SoundVocab | None = SoundVocab.from_vocab(special_tokens)
 
     @classmethod
     def load(cls, path: str | Path) -> "TiktokenTokenizer":

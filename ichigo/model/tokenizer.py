@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from ichigo.chat_template import EOT, END_OF_TEXT, SPECIAL_TOKENS
-from ichigo.sound_tokens import NEW_TOKENS, SOUND_START, SoundVocab
+from ichigo.sound_tokens import NEW_TOKENS, SoundVocab
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -31,13 +31,7 @@ class IchigoTokenizer:
         if missing:
             raise ValueError(f"tokenizer lacks the Llama-3 special tokens {missing}")
         self._special = {t: vocab[t] for t in SPECIAL_TOKENS}
-        self.sound: SoundVocab | None = None
-        if SOUND_START in vocab:
-            self.sound = SoundVocab(vocab[SOUND_START])
-            for i, t in enumerate(NEW_TOKENS):
-                if vocab.get(t) != self.sound.start_id + i:
-                    raise ValueError(f"sound token {t} has id {vocab.get(t)}, expected "
-                                     f"{self.sound.start_id + i}: the vocabulary extension is corrupt")
+        self.sound: SoundVocab | None = SoundVocab.from_vocab(vocab)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
