@@ -3,7 +3,8 @@
 stage1: sound-only rows. stage2 (`data.stage2_mix`): speech_qa, transcription (one of the
 recipe's 8 prompts), text. stage3 (`data.stage3_mix`): two_turn, four_turn, inaudible (random
 codes with lengths drawn from the audible stage-2 query lengths, real-noise codes, shuffled real
-codes -> a varied refusal; half of them after an audible exchange). Every turn is built with
+codes -> a varied refusal; half of them after an audible exchange), and optionally transcription
+replayed from stage 2. Every turn is built with
 `ichigo.chat_template`. Each stage directory gets shards, manifest.json, a dataset card and a
 token-length histogram PNG.
 """
@@ -172,7 +173,8 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
 
     # ---- stage 2
     n2 = split_counts(d.stage2_samples, d.stage2_mix)
-    q_cycle, t_cycle = _Cycler(questions, rng), _Cycler(questions + speech, rng)
+    # transcription rows reuse the spoken instructions: the same audio the model learns to answer
+    q_cycle, t_cycle = _Cycler(questions, rng), _Cycler(questions, rng)
     s2_rows, secs2, query_lengths = [], 0.0, []
     refusal_found = refusal_dropped = 0
     budget = int(d.max_refusal_fraction * (d.stage2_samples + d.stage3_samples))
@@ -202,10 +204,14 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
             user_audio(u.codes), Message("assistant", u.answer)]))
         secs2 += u.seconds
         query_lengths.append(len(u.codes))
-    for i in range(n2["transcription"]):
+    def transcription(row_id: str) -> tuple[StageRow, _Utt]:
         u = t_cycle.next()
-        s2_rows.append(StageRow(f"s2-asr-{i}", "transcription", messages=[
-            user_audio(u.codes, rng.choice(TRANSCRIBE_PROMPTS)), Message("assistant", u.text)]))
+        return StageRow(row_id, "transcription", messages=[
+            user_audio(u.codes, rng.choice(TRANSCRIBE_PROMPTS)), Message("assistant", u.text)]), u
+
+    for i in range(n2["transcription"]):
+        row, u = transcription(f"s2-asr-{i}")
+        s2_rows.append(row)
         secs2 += u.seconds
         query_lengths.append(len(u.codes))
     for i in range(n2["text"]):
@@ -251,6 +257,10 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
             s3_rows.append(StageRow(f"s3-inaud-{k}", "inaudible", messages=prefix + [
                 user_audio(codes), Message("assistant", rng.choice(refusals.texts))]))
             k += 1
+    for i in range(n3.get("transcription", 0)):  # replay, so stage 3 does not unlearn ASR
+        row, u = transcription(f"s3-asr-{i}")
+        s3_rows.append(row)
+        secs3 += u.seconds
     rng.shuffle(s3_rows)
     s3 = _write_stage(out, "stage3", s3_rows, secs3, d.shard_size,
                       "Stage 3 (enhancement): multi-turn spoken conversations and inaudible inputs "

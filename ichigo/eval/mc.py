@@ -39,12 +39,18 @@ def format_item(item: MCItem, with_answer: bool) -> str:
     return "\n".join(lines)
 
 
-def k_shot_prompt(item: MCItem, shots: list[MCItem]) -> str:
+def format_item_cloze(item: MCItem, with_answer: bool) -> str:
+    """The cloze formulation: no options; the answer is the choice's own text."""
+    return f"Question: {item.question}\nAnswer:" + (f" {item.choices[item.answer]}" if with_answer else "")
+
+
+def k_shot_prompt(item: MCItem, shots: list[MCItem], cloze: bool = False) -> str:
     """Solved examples then the open question, blank-line separated (MMLU's k-shot layout).
     MMLU's subject header is added only for items that carry a subject."""
-    head = (f"The following are multiple choice questions (with answers) about "
+    fmt = format_item_cloze if cloze else format_item
+    head = (f"The following are {'' if cloze else 'multiple choice '}questions (with answers) about "
             f"{item.subject.replace('_', ' ')}.\n\n") if item.subject else ""
-    return head + "\n\n".join([*(format_item(s, True) for s in shots), format_item(item, False)])
+    return head + "\n\n".join([*(fmt(s, True) for s in shots), fmt(item, False)])
 
 
 def _answer_index(raw, choices: list[str], where: str) -> int:

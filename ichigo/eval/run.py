@@ -42,7 +42,7 @@ METRIC_NAMES = (
     "false_refusal", "first_token_p50_ms", "first_token_p95_ms", "peak_memory_mb",
 )
 
-RESULT_SETTINGS = {"judge_endpoint", "judge_model", "num_mmlu_shots", "max_new_tokens", "mmlu_source",
+RESULT_SETTINGS = {"judge_endpoint", "judge_model", "num_mmlu_shots", "mmlu_format", "max_new_tokens", "mmlu_source",
                    "max_mmlu_items", "seed"}
 
 
@@ -128,7 +128,7 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
     preds: list[dict] = []
 
     tr = text_retention(lm.model, lm.tokenizer, mc_items, shots, cfg.num_mmlu_shots,
-                        cfg.batch_size, cache("text_retention"))
+                        cfg.batch_size, cache("text_retention"), fmt=cfg.mmlu_format)
     metrics |= {"text_retention_acc": tr.accuracy, "n_text_retention": tr.n}
     preds += [{"metric": "text_retention", **p} for p in tr.predictions]
     if base_llm_dir is not None:
@@ -136,7 +136,7 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
         base_fp = fingerprint(settings, "base", files=_model_files(base_llm_dir))
         base_cache = ItemCache(out / ".cache" / "text_retention_base.jsonl", base_fp)
         btr = text_retention(base.model, base.tokenizer, mc_items, shots, cfg.num_mmlu_shots,
-                             cfg.batch_size, base_cache, desc="text retention (base)")
+                             cfg.batch_size, base_cache, desc="text retention (base)", fmt=cfg.mmlu_format)
         del base
         gc.collect()
         metrics |= {"text_retention_base_acc": btr.accuracy,

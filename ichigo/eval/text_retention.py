@@ -1,8 +1,13 @@
 """Text retention: k-shot multiple-choice accuracy in the MMLU format, and the relative drop.
 
-The answer is the letter whose token the model finds most likely right after "Answer:"
-(`world.format_mc` writes "Answer: B", so the candidates are " A" .. " D" with the space).
-No generation and no parsing: the same protocol as the usual MMLU log-likelihood harnesses.
+Two formulations of the same items, both scored by log-likelihood (no generation, no parsing),
+as the usual MMLU harnesses do:
+- "letter" (MMLU's own): the options are shown and the answer is the letter whose token the
+  model finds most likely right after "Answer:" (" A" .. " D", with the space).
+- "cloze": the options are not shown; each choice's text is scored as the continuation of
+  "Answer:" and the best per-character log-likelihood wins. Small models that know the facts but
+  have not learnt to map an answer to its letter score at chance on "letter"; the cloze form
+  measures what they know (the OLMES evaluation standard uses it for such models).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from ichigo.data.world import LETTERS
 from ichigo.errors import ConfigError, InputError
 from ichigo.eval.cache import split_cached
 from ichigo.eval.mc import MCItem, k_shot_prompt
-from ichigo.eval.scoring import next_token_logprobs
+from ichigo.eval.scoring import continuation_logprobs, next_token_logprobs
 
 
 @dataclass
@@ -46,37 +51,66 @@ def shots_for(item: MCItem, pool: list[MCItem], k: int) -> list[MCItem]:
     return (same + other)[:k]
 
 
-def build_context(item: MCItem, pool: list[MCItem], k: int, tokenizer, max_len: int) -> list[int]:
+def build_context(item: MCItem, pool: list[MCItem], k: int, tokenizer, max_len: int,
+                  cloze: bool = False) -> list[int]:
     """BOS + k-shot prompt; shots are dropped (oldest first) until the prompt fits."""
     shots = shots_for(item, pool, k)
     bos = tokenizer.special_id(BEGIN_OF_TEXT)
+    room = max_len - (max(len(tokenizer.encode_text(" " + c)) for c in item.choices) if cloze else 0)
     while True:
-        ids = [bos, *tokenizer.encode_text(k_shot_prompt(item, shots))]
-        if len(ids) <= max_len or not shots:
+        ids = [bos, *tokenizer.encode_text(k_shot_prompt(item, shots, cloze))]
+        if len(ids) <= room or not shots:
             break
         shots = shots[1:]
-    if len(ids) > max_len:
+    if len(ids) > room:
         raise InputError(f"multiple-choice item {item.id} is {len(ids)} tokens even with 0 shots; the "
                          f"model's context is {max_len}")
     return ids
 
 
+def _letter_scores(model, tokenizer, chunk, shots, num_shots, max_len, pad, batch_size) -> list[list[float]]:
+    cands = letter_ids(tokenizer)
+    ctx = [build_context(it, shots, num_shots, tokenizer, max_len) for it in chunk]
+    lp = next_token_logprobs(model, ctx, cands, pad, batch_size)
+    return [row[: len(it.choices)].tolist() for it, row in zip(chunk, lp)]
+
+
+def _cloze_scores(model, tokenizer, chunk, shots, num_shots, max_len, pad, batch_size) -> list[list[float]]:
+    """Per-character log-likelihood of each choice (so that long answers are not penalised)."""
+    ctx, cont, owner = [], [], []
+    for n, it in enumerate(chunk):
+        c = build_context(it, shots, num_shots, tokenizer, max_len, cloze=True)
+        for choice in it.choices:
+            ctx.append(c)
+            cont.append(tokenizer.encode_text(" " + choice))
+            owner.append((n, len(" " + choice)))
+    lps = continuation_logprobs(model, ctx, cont, pad, batch_size)
+    out: list[list[float]] = [[] for _ in chunk]
+    for (n, chars), lp in zip(owner, lps):
+        out[n].append(lp / chars)
+    return out
+
+
 def text_retention(model, tokenizer, items: list[MCItem], shots: list[MCItem], num_shots: int,
-                   batch_size: int = 16, cache=None, desc: str = "text retention") -> TextRetentionResult:
-    """Accuracy of `model` on `items`; `cache` (an ItemCache) makes it resumable."""
+                   batch_size: int = 16, cache=None, desc: str = "text retention",
+                   fmt: str = "letter") -> TextRetentionResult:
+    """Accuracy of `model` on `items` in formulation `fmt` ("letter" or "cloze"); `cache` (an
+    ItemCache) makes it resumable."""
     if not items:
         raise InputError("the multiple-choice set is empty: nothing to measure text retention on")
-    cands = letter_ids(tokenizer)
+    if fmt not in ("letter", "cloze"):
+        raise ConfigError(f"unknown multiple-choice formulation {fmt!r}: use 'letter' or 'cloze'")
+    score = _letter_scores if fmt == "letter" else _cloze_scores
+    if fmt == "letter":
+        letter_ids(tokenizer)  # fail before any work when the letters are not single tokens
     max_len = getattr(model, "max_seq_len", 4096)
     pad = tokenizer.special_id(BEGIN_OF_TEXT)  # any id: padded positions are never read
     records, todo = split_cached(items, cache)
     bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, unit="q", mininterval=1)
     for s in range(0, len(todo), batch_size * 4):
         chunk = todo[s:s + batch_size * 4]
-        ctx = [build_context(it, shots, num_shots, tokenizer, max_len) for it in chunk]
-        lp = next_token_logprobs(model, ctx, cands, pad, batch_size)
-        for it, row in zip(chunk, lp):
-            scores = row[: len(it.choices)].tolist()
+        for it, scores in zip(chunk, score(model, tokenizer, chunk, shots, num_shots, max_len, pad,
+                                           batch_size)):
             pred = max(range(len(scores)), key=scores.__getitem__)
             rec = {"id": it.id, "pred": LETTERS[pred], "answer": LETTERS[it.answer],
                    "correct": pred == it.answer, "logprobs": [round(x, 4) for x in scores]}

@@ -23,6 +23,8 @@ def test_h100_profile_carries_the_papers_hyperparameters():
     ({"training": {"stages": {"stage2": {"global_batch": 300}}}}, "global_batch"),
     ({"training": {"stages": {"stage1": {"lr": -1}}}}, "training.stages.stage1.lr"),
     ({"data": {"stage2_mix": {"speech_qa": 0.5, "transcription": 0.2, "text": 0.1}}}, "stage2_mix"),
+    ({"data": {"stage3_mix": {"speech_qa": 0.1}}}, "stage3_mix"),  # unknown key
+    ({"data": {"stage3_mix": {"transcription": 0.3}}}, "sum to 1"),  # optional key, bad sum
     ({"tts": {"backend": "festival"}}, "tts.backend"),
     ({"training": {"typo_field": 1}}, "training.typo_field"),
     ({"training": {"device": "cpu", "dtype": "bf16"}}, "bf16"),

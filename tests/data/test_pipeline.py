@@ -101,6 +101,9 @@ def test_stage3_turns_and_refusals(built):
     inaud = [r for r in rows if r.task == "inaudible"]
     answers = {r.messages[-1].text for r in inaud}
     assert len(answers) >= 8  # varied refusals
+    replay = [r for r in rows if r.task == "transcription"]  # ASR replay against forgetting
+    assert len(replay) == 40 and all(r.messages[0].parts[0].strip() in TRANSCRIBE_PROMPTS for r in replay)
+    assert all(len(r.messages) == 2 and r.messages[1].text for r in replay)
     assert any(len(r.messages) == 4 for r in inaud) and any(len(r.messages) == 2 for r in inaud)
     assert built["stages"].refusal_source == "offline"
 

@@ -4,7 +4,8 @@ import torch
 from ichigo.errors import ConfigError, InputError
 from ichigo.eval.cache import ItemCache
 from ichigo.eval.mmlu_embedded import embedded_mc_set
-from ichigo.eval.scoring import next_token_logprobs
+from ichigo.eval.mc import MCItem
+from ichigo.eval.scoring import continuation_logprobs, next_token_logprobs
 from ichigo.eval.text_retention import build_context, letter_ids, relative_drop, text_retention
 from ichigo.model.checkpoint import load_pretrained
 
@@ -99,3 +100,49 @@ def test_relative_drop_is_the_papers_measure():
     assert relative_drop(0.421, 0.694) == pytest.approx(0.3934, abs=1e-4)
     assert relative_drop(0.6, 0.5) == pytest.approx(-0.2)  # better than base
     assert relative_drop(0.3, 0.0) == 0.0
+
+
+def test_cloze_continuation_scores_match_the_full_forward_and_ignore_padding(lm):
+    tok = lm.tokenizer
+    shots, items = embedded_mc_set(3, 2)
+    ctx = [build_context(it, shots, k, tok, 1024, cloze=True) for it, k in zip(items, (0, 2, 1))]
+    cont = [tok.encode_text(" " + it.choices[0]) for it in items]
+    with torch.inference_mode():
+        full = []
+        for c, x in zip(ctx, cont):
+            lp = torch.log_softmax(lm.model(torch.tensor([c + x]))[0], -1)
+            full.append(sum(lp[len(c) - 1 + j, t].item() for j, t in enumerate(x)))
+    batched = continuation_logprobs(lm.model, ctx, cont, 0, batch_size=3)
+    alone = [continuation_logprobs(lm.model, [c], [x], 0)[0] for c, x in zip(ctx, cont)]
+    assert batched == pytest.approx(full, abs=1e-3) and alone == pytest.approx(full, abs=1e-3)
+    with pytest.raises(ValueError, match="at least one token"):
+        continuation_logprobs(lm.model, [ctx[0]], [[]], 0)
+
+
+def test_cloze_prompt_hides_the_options_and_picks_the_likeliest_text(lm):
+    shots, items = embedded_mc_set(1, 1)
+    text = lm.tokenizer.decode(build_context(items[0], shots, 1, lm.tokenizer, 1024, cloze=True))
+    assert text.endswith(f"Question: {items[0].question}\nAnswer:")
+    assert "A. " not in text and f"Answer: {shots[0].choices[shots[0].answer]}" in text
+
+    class LovesToken(torch.nn.Module):
+        """Every position predicts `token_id`: the choice made of that token wins the cloze."""
+
+        def __init__(self, vocab, token_id):
+            super().__init__()
+            self.vocab, self.token_id, self.max_seq_len = vocab, token_id, 4096
+            self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, tokens):
+            logits = torch.zeros(*tokens.shape, self.vocab)
+            logits[..., self.token_id] = 8.0
+            return logits
+
+    tok = lm.tokenizer
+    word = next(w for w in ("yellow", "red", "green", "blue") if len(tok.encode_text(" " + w)) == 1)
+    item = MCItem("x", "what color is the sun?", ("purple haze", word, "dark green", "brown"), answer=1)
+    model = LovesToken(tok.vocab_size, tok.encode_text(" " + word)[0])
+    res = text_retention(model, tok, [item, MCItem("y", item.question, item.choices, 0)], [], 0, fmt="cloze")
+    assert [p["pred"] for p in res.predictions] == ["B", "B"] and res.accuracy == 0.5
+    with pytest.raises(ConfigError, match="formulation"):
+        text_retention(model, tok, [item], [], 0, fmt="mcf")
