@@ -18,7 +18,8 @@ Batching: whisperspeech's `generate` runs one text at a time (its `bs` means cop
 one decoder step per token for every row, each row stopping at its own end token or length cap),
 S2A over the batch (each row generates its own 3 acoustic frames per semantic token and is cut at
 its own length), and one padded Vocos call. Texts are sorted by length first so that a batch
-holds similar lengths. Rows never interact (attention is per row, positions are shared), so with
+holds similar lengths. The decoders' cross-attention keys/values are computed once per
+generation instead of at every step (`_cache_cross_attention`). Rows never interact (attention is per row, positions are shared), so with
 greedy decoding (`temperature=0`) the batched path gives the tokens of the one-at-a-time path
 (`synthesize(..., batched=False)`, which calls whisperspeech's own `generate`).
 """
@@ -110,6 +111,43 @@ def _load_checkpoint(cls, path: Path, device: str):
                           f"({type(e).__name__}: {e})") from None
 
 
+def _cache_cross_attention(decoder) -> None:
+    """Let the decoder's cross-attention layers project the encoder output once per generation.
+
+    whisperspeech recomputes the cross-attention keys/values (a projection and rotary embedding
+    of every encoder position, written into a cache) at every decoding step: its `cached_kvx`
+    shortcut is never set and would fail if it were. Here each layer keeps the keys/values of the
+    last encoder output it saw and reuses them while the input is equal (compared exactly, so a
+    new text or batch always recomputes). Same operations on the same values: the tokens do not
+    change; both the batched and the one-at-a-time path get it.
+    """
+    import torch
+    import torch.nn.functional as F
+    modules = import_whisperspeech("modules")
+
+    class CachedCrossAttention(modules.MultiHeadAttention):
+        _kv_stash = None
+
+        def forward(self, qx, q_positions, kvx, kv_positions, causal=False, mask=None):
+            if self.kv is None or causal or mask is not None:  # not converted for eval: as upstream
+                return super().forward(qx, q_positions, kvx, kv_positions, causal, mask)
+            st = self._kv_stash  # (input object, its copy, positions, keys, values)
+            if st is None or not (st[0] is kvx or (st[1].shape == kvx.shape and torch.equal(st[1], kvx))) \
+                    or not torch.equal(st[2], kv_positions):  # S2A passes the same object, T2S a clone
+                k, v = self.kv(kvx).split(self.odim, dim=-1)
+                k = self.split_heads(k, kv_positions, rope=self.rotary, subsampling=self.key_subsampling)
+                v = self.split_heads(v, kv_positions)
+                st = self._kv_stash = (kvx, kvx.clone(), kv_positions.clone(), k, v)
+            q = self.split_heads(self.q(qx), q_positions, rope=self.rotary, subsampling=self.query_subsampling)
+            wv = F.scaled_dot_product_attention(q, st[3], st[4], dropout_p=0)
+            return self.out(wv.permute(0, 2, 1, 3).flatten(start_dim=2))
+
+    for layer in decoder.layers:
+        if layer.cross_attn is not None:
+            layer.cross_attn.__class__ = CachedCrossAttention
+            layer.cross_attn.k_cache = layer.cross_attn.v_cache = None  # replaced by the stash
+
+
 class WhisperSpeechTTS:
     """Batched WhisperSpeech synthesis (see the module docstring).
 
@@ -148,6 +186,8 @@ class WhisperSpeechTTS:
         dtype = torch.float16 if str(self.device).startswith("cuda") else torch.float32
         self.t2s.optimize(max_batch_size=batch_size, dtype=dtype, torch_compile=False)
         self.s2a.optimize(max_batch_size=batch_size, dtype=dtype, torch_compile=False)
+        _cache_cross_attention(self.t2s.decoder)
+        _cache_cross_attention(self.s2a.decoder)
         self.t2s.ensure_tokenizer()
         self.vocos = load_vocos(self.root, self.device)
         self._speakers: dict[str, object] = {}

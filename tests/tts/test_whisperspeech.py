@@ -155,6 +155,24 @@ def test_batched_matches_one_at_a_time(ws):
     np.testing.assert_allclose(batched[longest], single[longest], atol=1e-5)
 
 
+def test_cross_attention_cache_keeps_whisperspeechs_tokens(ws):
+    """The adapter's per-generation cross-attention keys/values give upstream's uncached tokens."""
+    from ichigo.tts.whisperspeech import _load_checkpoint
+    t2s_mod = import_whisperspeech("t2s_up_wds_mlang_enclm")
+    s2a_mod = import_whisperspeech("s2a_delar_mup_wds_mlang")
+    t2s = _load_checkpoint(t2s_mod.TSARTransformer, ws.root / "t2s.model", "cpu")
+    s2a = _load_checkpoint(s2a_mod.SADelARTransformer, ws.root / "s2a.model", "cpu")
+    for m in (t2s, s2a):
+        m.optimize(max_batch_size=1, dtype=torch.float32, torch_compile=False)
+        assert type(m.decoder.layers[0].cross_attn) is import_whisperspeech("modules").MultiHeadAttention
+    text = TEXTS[1]
+    ref = t2s.generate(text, cps=ws.cps, lang="en", N=ws.max_stoks(text) + 1, T=0.0, show_progress_bar=False)[0]
+    assert torch.equal(ref, ws.t2s_batch([text])[0])
+    spk = ws.speaker("default")
+    ref_a = s2a.generate(ref, spk.unsqueeze(0), T=0.0, show_progress_bar=False)[0]
+    assert torch.equal(ref_a, ws.s2a_batch([ref], spk)[0])
+
+
 def test_sampling_is_seeded(ws):
     ws.temperature = 0.7
     try:
