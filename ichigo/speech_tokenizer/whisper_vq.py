@@ -8,6 +8,11 @@ Improvements over the original inference path, which this class does not share c
   silently truncated at 750 tokens;
 - the Whisper encoder weights come from a local file or s3:// (never a hub download): by default
   `<whisper_model_name>.pt` beside the VQ checkpoint.
+
+Batching pays on a GPU. On a CPU it saves no arithmetic: the encoder only takes full 30 s windows
+(it asserts 1500 positions) and attends over the padding without a mask, so a window costs the
+same alone or in a batch, and padding to the longest item instead would change the codes. What a
+batch saves there is per-call overhead and thread synchronisation (benchmarks/bench_data.py).
 """
 
 from __future__ import annotations
