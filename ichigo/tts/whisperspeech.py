@@ -27,6 +27,7 @@ greedy decoding (`temperature=0`) the batched path gives the tokens of the one-a
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,9 @@ def load_vocos(root: Path, device: str):
     from vocos import Vocos
     from vocos.feature_extractors import EncodecFeatures
 
-    with _patched_encodec(lambda name: torch.load(root / name, map_location="cpu")):
+    with warnings.catch_warnings(), \
+            _patched_encodec(lambda name: torch.load(root / name, map_location="cpu")):
+        warnings.filterwarnings("ignore", message=".*weight_norm.*")  # encodec's deprecated call
         model = Vocos.from_hparams(str(root / "vocos/config.yaml"))
     state = torch.load(root / "vocos/pytorch_model.bin", map_location="cpu")
     if isinstance(model.feature_extractor, EncodecFeatures):  # as Vocos.from_pretrained does
@@ -176,6 +179,7 @@ class WhisperSpeechTTS:
         except KeyError:
             raise ConfigError(f"whisperspeech does not know language {lang!r}") from None
         self._default_speaker = import_whisperspeech("pipeline").Pipeline.default_speaker
+        self._inference = import_whisperspeech("inference")  # on CUDA: the math SDPA kernel, as upstream
         self.t2s = _load_checkpoint(t2s_mod.TSARTransformer, self.root / "t2s.model", self.device)
         self.s2a = _load_checkpoint(s2a_mod.SADelARTransformer, self.root / "s2a.model", self.device)
         if self.s2a.stoks_len == 1500 or self.s2a.stoks_len < self.t2s.stoks_len:
@@ -246,7 +250,7 @@ class WhisperSpeechTTS:
         toks[:, 0] = eot
         positions = torch.arange(N + 1, device=dev)
         ends = caps + 1  # exclusive end in `toks`: the cap unless an end token comes first
-        with torch.inference_mode():
+        with torch.inference_mode(), self._inference.inference_context():  # as generate()
             xenc, xenc_positions, cps_emb = m.run_encoder(ttoks, langs, cpss)
             toks[:, 1] = m.generate_one(toks[:, :1].contiguous(), positions[:1], cps_emb, xenc,
                                         xenc_positions, T, self.top_k)[:, 0]
@@ -273,7 +277,7 @@ class WhisperSpeechTTS:
         toks = torch.full((n, m.quantizers, m.ctx_n), m.codes + 1, dtype=torch.long, device=dev)
         T = torch.tensor(self.temperature, device=dev)
         positions = torch.arange(N, device=dev)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._inference.inference_context():  # as generate()
             xenc, xenc_positions, _ = m.run_encoder(stoks, speakers)
             toks[:, :1, 1:2] = m.generate_one(toks[:, :, :1], positions[:1], None, xenc, xenc_positions,
                                               T, self.top_k)[:, :1]
@@ -360,8 +364,6 @@ def build_random_whisperspeech(root: str | Path, n_head: int = 2, head_width: in
     """A `tts.model_cache` directory with whisperspeech's own T2S / S2A classes and Vocos at small
     dimensions with random weights, in the files and formats `WhisperSpeechTTS` loads (tests,
     benchmarks). The EnCodec checkpoint has the real 24 kHz architecture (about 90 MB)."""
-    import warnings
-
     import torch
     install_shims()  # encodec and vocos import torchaudio
     from encodec import EncodecModel

@@ -174,19 +174,20 @@ def test_cross_attention_cache_keeps_whisperspeechs_tokens(ws):
 
 
 def test_sampling_is_seeded(ws):
+    texts = TEXTS[2:]
     ws.temperature = 0.7
     try:
         torch.manual_seed(1)
-        first = ws.synthesize(TEXTS, "default")
+        first = ws.synthesize(texts, "default")
         torch.manual_seed(1)
-        again = ws.synthesize(TEXTS, "default")
+        again = ws.synthesize(texts, "default")
         torch.manual_seed(1)
-        single = ws.synthesize(TEXTS, "default", batched=False)
+        single = ws.synthesize(texts, "default", batched=False)
     finally:
         ws.temperature = 0.0
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     # another draw order: lengths may differ, but every item is a valid wave within its cap
-    for t, w in zip(TEXTS, single):
+    for t, w in zip(texts, single):
         assert w.dtype == np.float32 and np.isfinite(w).all() and 0 < len(w) / 16000 <= ws.max_stoks(t) / 25
 
 
