@@ -1,10 +1,14 @@
 """Serving benchmark: HTTP graph vs the same models in-process, then throughput under autoscaling.
 
-    .venv/bin/python benchmarks/bench_serving.py --package PATH [--runs 20] [--seconds 20]
+    .venv/bin/python benchmarks/bench_serving.py [--package PATH] [--runs 20] [--seconds 20]
+
+Without --package it builds (once, cached in benchmarks/out/tiny_package) the tiny package the
+serving tests use: a 2-layer model taught one three-sentence reply + a 64-code codebook.
 
 1. Latency: p50/p95 end-to-end (speech in -> last audio chunk) and time to first token, over
    HTTP (`POST /v1/speech`, Ray Serve graph with one replica each) and in-process (`Assistant`,
-   same package, same steps). HTTP overhead = (HTTP - in-process) / in-process; target <= 15%.
+   same package, same steps), turns alternating between the two so both see the same machine
+   load. HTTP overhead = (HTTP - in-process) / in-process; target <= 15%.
 2. Throughput at 1, 4 and 16 concurrent clients with the LLM autoscaling 1..2 replicas; replica
    counts are sampled over time and plotted to a PNG.
 """
@@ -21,7 +25,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+# one BLAS/OpenMP thread, before numpy loads: Ray gives each replica of a fractional CPU one
+# thread, and the in-process baseline must not lose to spinning BLAS threads on 2 busy cores
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import httpx  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,61 +52,88 @@ def profile_for(llm_max: int):
         "tts": dep(0.25, 1, llm_max, 0.5), "ingress": dep(0.1, 1, 1)}}})
 
 
-def in_process(package: str, wav: bytes, runs: int) -> tuple[list[float], list[float], str]:
+class InProcess:
     """The same steps as the graph, in one process: encode, stream text, and synthesize each
     sentence on a worker thread as soon as it ends (the graph overlaps TTS with the LLM too)."""
-    from ichigo.assistant import Assistant, SentenceChunker
-    from ichigo.chat_template import user_audio
 
-    a = Assistant.load(package, profile_for(1))
-    e2e, ttft, text = [], [], ""
-    with ThreadPoolExecutor(2) as tts_pool:
-        for i in range(runs + 1):
-            t0 = time.perf_counter()
-            first, chunker, jobs, parts = None, SentenceChunker(), [], []
-            codes = a.encode_audio(wav)
-            for delta in a.stream_reply(a.messages_for(user_audio(codes))):
-                if first is None:
-                    first = time.perf_counter() - t0
-                parts.append(delta)
-                jobs += [tts_pool.submit(a.speak, s) for s in chunker.push(delta)]
-            jobs += [tts_pool.submit(a.speak, s) for s in chunker.flush()]
-            wavs = [j.result() for j in jobs]
-            text = "".join(parts)
-            assert wavs, "the reply produced no audio"
-            if i:  # the first run warms caches
-                e2e.append(time.perf_counter() - t0)
-                ttft.append(first or 0.0)
-    a.engine.close()
-    return e2e, ttft, text
+    def __init__(self, package: str):
+        from ichigo.assistant import Assistant
+
+        self.a = Assistant.load(package, profile_for(1))
+        self.tts_pool = ThreadPoolExecutor(2)
+
+    def turn(self, wav: bytes, speak: bool = True) -> tuple[dict, str]:
+        from ichigo.assistant import SentenceChunker
+        from ichigo.chat_template import user_audio
+
+        a = self.a
+        t0 = time.perf_counter()
+        first, chunker, jobs, parts = None, SentenceChunker(), [], []
+        codes = a.encode_audio(wav)
+        for delta in a.stream_reply(a.messages_for(user_audio(codes))):
+            if first is None:
+                first = time.perf_counter() - t0
+            parts.append(delta)
+            if speak:
+                jobs += [self.tts_pool.submit(a.speak, s) for s in chunker.push(delta)]
+        text_done = time.perf_counter() - t0
+        if speak:
+            jobs += [self.tts_pool.submit(a.speak, s) for s in chunker.flush()]
+            assert [j.result() for j in jobs], "the reply produced no audio"
+        return {"e2e": time.perf_counter() - t0, "ttft": first or 0.0, "text": text_done}, "".join(parts)
+
+    def close(self) -> None:
+        self.tts_pool.shutdown()
+        self.a.engine.close()
 
 
-def http_turn(client: httpx.Client, url: str, wav: bytes) -> tuple[float, float, bool]:
+def http_turn(client: httpx.Client, url: str, wav: bytes, speak: bool = True) -> tuple[dict, bool]:
     t0 = time.perf_counter()
-    first, ok = None, False
-    with client.stream("POST", url + "/v1/speech", content=wav,
+    first = text_done = None
+    ok = False
+    with client.stream("POST", url + "/v1/speech", content=wav, params={"speak": str(speak).lower()},
                        headers={"content-type": "audio/wav"}, timeout=120) as r:
         for line in r.iter_lines():
             if not line.strip():
                 continue
             ev = json.loads(line)
-            if first is None and ev["type"] == "text":
-                first = time.perf_counter() - t0
+            if ev["type"] == "text":
+                text_done = time.perf_counter() - t0
+                first = first or text_done
             ok = ev["type"] == "done" and r.status_code == 200
-    return time.perf_counter() - t0, first or 0.0, ok
+    return {"e2e": time.perf_counter() - t0, "ttft": first or 0.0, "text": text_done or 0.0}, ok
 
 
-def over_http(url: str, wav: bytes, runs: int) -> tuple[list[float], list[float]]:
-    e2e, ttft = [], []
+def latency(inp: InProcess, url: str, wav: bytes, runs: int, speak: bool = True) -> tuple[dict, dict, str]:
+    """Turns alternate between in-process and HTTP (which goes first alternates too), so both
+    see the same machine load; the first turn of each warms caches and is not counted."""
+    res: dict = {"inp": {}, "http": {}}
+    text = ""
     with httpx.Client() as c:
         for i in range(runs + 1):
-            t, f, ok = http_turn(c, url, wav)
-            if not ok:
-                raise RuntimeError("HTTP turn failed")
-            if i:
-                e2e.append(t)
-                ttft.append(f)
-    return e2e, ttft
+            for kind in (("inp", "http") if i % 2 else ("http", "inp")):
+                if kind == "inp":
+                    times, text = inp.turn(wav, speak)
+                else:
+                    times, ok = http_turn(c, url, wav, speak)
+                    if not ok:
+                        raise RuntimeError("HTTP turn failed")
+                for k, v in times.items():
+                    if i:
+                        res[kind].setdefault(k, []).append(v)
+    return res["inp"], res["http"], text
+
+
+def table(title: str, inp: dict, http: dict) -> float:
+    """Prints the comparison; returns the end-to-end p50 overhead."""
+    rows = [(f"{label} {q}", f(inp[k]), f(http[k]))
+            for k, label in (("e2e", "end-to-end"), ("ttft", "first token"), ("text", "text complete"))
+            for q, f in (("p50", statistics.median), ("p95", lambda xs: pct(xs, 0.95)))]
+    print(f"\n{title}")
+    print(f"{'metric':<20}{'in-process ms':>15}{'HTTP ms':>10}{'overhead':>10}{'+ms':>8}")
+    for name, a, b in rows:
+        print(f"{name:<20}{1000 * a:>15.1f}{1000 * b:>10.1f}{(b - a) / a:>10.1%}{1000 * (b - a):>8.1f}")
+    return (rows[0][2] - rows[0][1]) / rows[0][1]
 
 
 def replicas() -> dict[str, int]:
@@ -118,7 +153,7 @@ def throughput(url: str, wav: bytes, clients: int, seconds: float, samples: list
         with httpx.Client() as c:
             while time.monotonic() < stop:
                 try:
-                    good = http_turn(c, url, wav)[2]
+                    good = http_turn(c, url, wav)[1]
                 except httpx.HTTPError:
                     good = False
                 with lock:
@@ -153,11 +188,49 @@ def plot(samples: list, out: Path) -> None:
     fig.savefig(out, dpi=100)
 
 
+def tiny_package(root: Path) -> Path:
+    """The serving tests' tiny package (tests/conftest.py), built once under `root`."""
+    from ichigo.package import PACKAGE_FILE
+    from tests.conftest import build_tiny_llm, build_tiny_package
+
+    pkg = root / "package"
+    if not (pkg / PACKAGE_FILE).exists():
+        import shutil
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        print(f"building the tiny test package in {root} ...", flush=True)
+        build_tiny_package(build_tiny_llm(root / "llm_base"), root)
+    return pkg
+
+
+def deploy(package: str, max_replicas: int, url: str) -> None:
+    from ray import serve
+
+    from serving.app import build_app
+
+    serve.run(build_app({"profile": profile_for(max_replicas), "model_uri": package}), name="ichigo",
+              route_prefix="/", blocking=False)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/readyz", timeout=30).status_code == 200 and \
+                    serve.status().applications["ichigo"].status == "RUNNING":
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError("the serving app did not become ready in 300 s")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--package", required=True, help="model package dir (ichigo.package layout)")
+    ap.add_argument("--package", help="model package dir (ichigo.package layout); default: the "
+                    "tests' tiny package, built once in benchmarks/out/tiny_package")
     ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--seconds", type=float, default=20.0, help="per concurrency level")
+    ap.add_argument("--seconds", type=float, default=20.0,
+                    help="per concurrency level of the throughput part (0: skip it)")
+    ap.add_argument("--text-only", action="store_true",
+                    help="also compare the turns without TTS (speak=false), to locate the overhead")
     ap.add_argument("--plot", default="benchmarks/out/serving_replicas.png")
     args = ap.parse_args(argv)
 
@@ -174,13 +247,13 @@ def main(argv: list[str] | None = None) -> int:
               "RAY_SERVE_HANDLE_AUTOSCALING_METRIC_PUSH_INTERVAL_S"):
         os.environ.setdefault(k, "1")
 
+    if args.package is None:
+        args.package = str(tiny_package(Path("benchmarks/out/tiny_package").resolve()))
     wav = wav_bytes(EspeakTTS().synthesize(["What is the capital of France?"], "en-us")[0])
-    inp_e2e, inp_ttft, reply = in_process(args.package, wav, args.runs)
-    print(f"in-process reply: {reply!r}")
+    inp = InProcess(args.package)
 
     from ray import serve
 
-    from serving.app import build_app
     from serving.local import start_ray, stop_ray
 
     start_ray(num_cpus=4)
@@ -191,24 +264,21 @@ def main(argv: list[str] | None = None) -> int:
             port = s.getsockname()[1]
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         url = f"http://127.0.0.1:{port}"
-        serve.run(build_app({"profile": profile_for(2), "model_uri": args.package}), name="ichigo",
-                  route_prefix="/", blocking=False)
-        while httpx.get(url + "/readyz", timeout=30).status_code != 200:
-            time.sleep(1)
-        http_e2e, http_ttft = over_http(url, wav, args.runs)
-
-        rows = [("end-to-end p50", statistics.median(inp_e2e), statistics.median(http_e2e)),
-                ("end-to-end p95", pct(inp_e2e, 0.95), pct(http_e2e, 0.95)),
-                ("first token p50", statistics.median(inp_ttft), statistics.median(http_ttft)),
-                ("first token p95", pct(inp_ttft, 0.95), pct(http_ttft, 0.95))]
-        print(f"\nLatency over {args.runs} spoken turns (speech in -> text + audio out)")
-        print(f"{'metric':<18}{'in-process ms':>15}{'HTTP ms':>10}{'overhead':>10}")
-        for name, a, b in rows:
-            print(f"{name:<18}{1000 * a:>15.1f}{1000 * b:>10.1f}{(b - a) / a:>10.1%}")
-        over = (rows[0][2] - rows[0][1]) / rows[0][1]
+        # latency: one replica each (no autoscaling), so no replica starts up during the runs
+        deploy(args.package, 1, url)
+        inp_t, http_t, reply = latency(inp, url, wav, args.runs)
+        print(f"in-process reply: {reply!r}")
+        over = table(f"Latency over {args.runs} spoken turns (speech in -> text + audio out)", inp_t, http_t)
         print(f"HTTP overhead at p50: {over:.1%} (target <= {TARGET_OVERHEAD:.0%}): "
               f"{'OK' if over <= TARGET_OVERHEAD else 'OVER'}")
+        if args.text_only:
+            inp_t, http_t, _ = latency(inp, url, wav, args.runs, speak=False)
+            table("Same turns without TTS (speak=false; where the overhead is)", inp_t, http_t)
+        inp.close()
 
+        if args.seconds <= 0:
+            return 0
+        deploy(args.package, 2, url)  # an in-place config update: LLM and TTS now scale 1..2
         samples: list = []
         print(f"\nThroughput ({args.seconds:g} s per level; LLM/TTS autoscale 1..2 replicas)")
         print(f"{'clients':>8}{'req/s':>8}{'ok':>6}{'failed':>8}{'LLM replicas (max)':>20}")

@@ -44,12 +44,16 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_llm_dir(tmp_path_factory) -> Path:
     """A tiny base model (few pre-training steps) with the sound tokens added, HF format."""
+    return build_tiny_llm(tmp_path_factory.mktemp("tiny_llm"))
+
+
+def build_tiny_llm(root: Path) -> Path:
+    """The body of `tiny_llm_dir` (also used by benchmarks/bench_serving.py)."""
     from ichigo.config import BaseModelConfig
     from ichigo.model.base_model import build_embedded_base_model
     from ichigo.model.checkpoint import load_pretrained, save_pretrained
     from ichigo.model.vocab import extend_vocab
 
-    root = tmp_path_factory.mktemp("tiny_llm")
     cfg = BaseModelConfig(embed_dim=64, num_layers=2, num_heads=4, num_kv_heads=2,
                           intermediate_dim=128, max_seq_len=1024, pretrain_steps=20)
     build_embedded_base_model(cfg, root / "base")
@@ -107,12 +111,16 @@ def tiny_package(tiny_llm_dir, tmp_path_factory) -> Path:
     """A servable model package: `tiny_llm_dir` + a 64-code codebook speech tokenizer fitted on a
     few seconds of espeak-ng speech (ichigo.package layout)."""
     need_binary("espeak-ng")
+    return build_tiny_package(tiny_llm_dir, tmp_path_factory.mktemp("tiny_package"))
+
+
+def build_tiny_package(tiny_llm_dir: Path, root: Path) -> Path:
+    """The body of `tiny_package` (also used by benchmarks/bench_serving.py)."""
     from ichigo.config import SpeechTokenizerConfig
     from ichigo.package import write_package
     from ichigo.speech_tokenizer import fit_codebook
     from ichigo.tts import EspeakTTS
 
-    root = tmp_path_factory.mktemp("tiny_package")
     llm = teach_reply(tiny_llm_dir, root / "llm", TINY_PACKAGE_REPLY)
     tts = EspeakTTS()
     waves = [w for v in ("en-us", "en-gb+f3") for w in tts.synthesize(list(TINY_PACKAGE_SENTENCES), v)]
