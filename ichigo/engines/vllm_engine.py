@@ -43,6 +43,7 @@ def new_ids(output: Any, seen: int) -> list[int]:
 
 class VLLMEngine(Engine):
     name = "vllm"
+    native_async = True
 
     def __init__(self, llm_dir: str | Path, gpu_memory_utilization: float = 0.85,
                  dtype: str = "bfloat16", engine: Any = None):
@@ -62,7 +63,11 @@ class VLLMEngine(Engine):
         vllm = self._vllm or _import_vllm()
         return sampling_params(vllm, params, self.tokenizer.stop_ids)
 
-    async def astream(self, prompt: Sequence[int], params: GenParams) -> AsyncIterator[int]:
+    async def astream_batches(self, prompt: Sequence[int], params: GenParams,
+                              transform: Any = None) -> AsyncIterator[list[int]]:
+        """One batch per engine step (RequestOutput), stop ids dropped."""
+        if transform is not None:
+            raise NotImplementedError("vLLM streams on the event loop: transform the batches there")
         self.check_prompt(prompt, params)
         request_id = uuid.uuid4().hex
         seen, finished = 0, False
@@ -70,12 +75,12 @@ class VLLMEngine(Engine):
         try:
             async for out in self.engine.generate({"prompt_token_ids": list(prompt)},
                                                   self._params(params), request_id):
-                for tok in new_ids(out, seen):
-                    seen += 1
-                    if tok in stops:
-                        continue
-                    yield tok
+                ids = new_ids(out, seen)
+                seen += len(ids)
+                batch = [t for t in ids if t not in stops]
                 finished = bool(out.finished)
+                if batch:
+                    yield batch
         finally:
             if not finished:  # client went away: free the sequence's KV blocks now
                 await self.engine.abort(request_id)

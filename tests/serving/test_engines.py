@@ -157,3 +157,54 @@ def test_model_slot_is_thread_safe():
     for t in threads:
         t.join()
     assert all(str(m) == v for m, v in seen)
+
+
+def test_coalescer_policy():
+    from serving.coalesce import Coalescer
+
+    now = [0.0]
+    co = Coalescer(0.04, flush_now=lambda d: d.endswith(". "), clock=lambda: now[0])
+    assert co.push("Hel") == "Hel"  # the first delta at once (time to first token)
+    now[0] = 0.01
+    assert co.push("lo") is None and co.due_in() == pytest.approx(0.03)
+    assert co.push(". ") == "lo. "  # a sentence ended: at once (its TTS can start)
+    now[0] = 0.02
+    assert co.push("a") is None
+    now[0] = 0.07
+    assert co.push("b") == "ab"  # waited the interval
+    assert co.due_in() is None and co.take() == ""
+
+
+def test_text_pieces_coalesce_in_the_generation_thread(engine):
+    from ichigo.assistant import stream_text
+    from serving.coalesce import text_pieces
+
+    p, params = _prompt(engine), GenParams(max_new_tokens=24)
+    want = "".join(stream_text(engine, p, params))
+    n_tokens = len(list(engine.stream(p, params)))
+
+    async def collect():
+        return [x async for x in text_pieces(engine, p, params, interval=10.0)]
+    got = asyncio.run(collect())
+    assert "".join(t for t, _, _ in got) == want
+    assert got[-1][1] and not any(last for _, last, _ in got[:-1]) and got[-1][2] == n_tokens
+    assert len(got) < n_tokens  # fewer messages than tokens
+
+
+def test_text_pieces_on_an_async_engine(tiny_package, monkeypatch):
+    """vLLM-style engines (tokens on the event loop) get the same pieces, with a loop timer."""
+    from ichigo.engines.vllm_engine import VLLMEngine
+    from serving.coalesce import text_pieces
+
+    eng = VLLMEngine(llm_dir(tiny_package), engine=_FakeAsyncEngine([]))
+    ids = eng.tokenizer.encode("Hello there. How are you?")
+    eng.engine = _FakeAsyncEngine(ids + [next(iter(eng.tokenizer.stop_ids))])
+    monkeypatch.setattr(eng, "_params", lambda params: params)
+
+    async def collect():
+        return [x async for x in text_pieces(eng, _prompt(eng), GenParams(max_new_tokens=32), interval=10.0)]
+    got = asyncio.run(collect())
+    assert "".join(t for t, _, _ in got) == eng.tokenizer.decode(ids)
+    assert got[0][0] and got[-1][1] and got[-1][2] == len(ids)
+    assert any("there. " in t for t, _, _ in got[:-1])  # the first sentence went out on its own
+    eng.close()
