@@ -20,8 +20,11 @@ from serving.model_source import require_model_uri
 from serving.models import LLMDeployment, SpeechTokenizerDeployment, TTSDeployment
 
 # requests one replica takes before the router sends more elsewhere (autoscaling looks at the
-# same queue): the torch engine generates one reply at a time, so a small queue per LLM replica
-MAX_ONGOING = {"speech_tokenizer": 8, "llm": 4, "tts": 8, "ingress": 64}
+# same queue). The torch engine generates one reply at a time: one running + one ready to start
+# the moment it ends; more would wait inside a busy replica while another may be free (the
+# router's queue is the better place). vLLM batches continuously, so its replicas take many.
+MAX_ONGOING = {"speech_tokenizer": 8, "llm": 2, "tts": 8, "ingress": 64}
+MAX_ONGOING_VLLM = 64
 
 
 def deployment_options(profile: Profile, key: str) -> dict[str, Any]:
@@ -36,10 +39,16 @@ def deployment_options(profile: Profile, key: str) -> dict[str, Any]:
                                "target_ongoing_requests": a.target_ongoing_requests,
                                # react within seconds: a voice user will not wait a minute
                                "upscale_delay_s": 2.0, "downscale_delay_s": 30.0},
-        "max_ongoing_requests": max(MAX_ONGOING[key], int(a.target_ongoing_requests * 2)),
+        "max_ongoing_requests": max(_max_ongoing(profile, key), int(a.target_ongoing_requests * 2)),
         "health_check_period_s": 5.0,
         "graceful_shutdown_timeout_s": 10.0,
     }
+
+
+def _max_ongoing(profile: Profile, key: str) -> int:
+    if key == "llm" and profile.serving.engine == "vllm":
+        return MAX_ONGOING_VLLM
+    return MAX_ONGOING[key]
 
 
 def _profile(args: dict[str, Any]) -> Profile:

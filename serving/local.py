@@ -10,6 +10,18 @@ from ichigo.deploy.serve_config import build_serve_config, max_resource_demand
 
 OBJECT_STORE_BYTES = 200 * 1024**2
 
+# Ray Serve's data-plane settings from its throughput-optimized mode that apply without HAProxy or
+# direct ingress: the proxy talks gRPC to the ingress, and each replica runs user code and its
+# handle router on its main event loop (no cross-thread hop per message). Measured on the
+# spoken-turn benchmark: ~10 ms less end-to-end and ~5 ms less to first token on 2 cores.
+# Read by every Ray process at start-up (ray.init passes this environment on to the raylet and
+# workers); the cluster sets the same variables on the Ray pods (manifests/, helm/).
+SERVE_ENV = {
+    "RAY_SERVE_PROXY_USE_GRPC": "1",
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+}
+
 
 def start_ray(profile: Profile | None = None, num_cpus: float | None = None) -> None:
     import ray
@@ -18,6 +30,8 @@ def start_ray(profile: Profile | None = None, num_cpus: float | None = None) -> 
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    for k, v in SERVE_ENV.items():
+        os.environ.setdefault(k, v)
     need = max_resource_demand(build_serve_config(profile)) if profile is not None else {}
     # logical CPUs may exceed the physical ones: replicas mostly wait on I/O or each other, and a
     # local run must be able to place the profile's max replica counts

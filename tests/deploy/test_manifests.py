@@ -102,6 +102,18 @@ def test_worker_group_can_hold_the_serve_config_at_max_scale(renders, source, pr
     assert n * 0.7 * _memory_bytes(limits["memory"]) >= demand["memory"], source
 
 
+def test_ray_pods_set_the_serve_data_plane_env(renders):
+    """The cluster's Ray processes get the same Ray Serve settings as a local `ichigo serve`."""
+    from serving.local import SERVE_ENV
+
+    for source, objs in renders.items():
+        spec = _get(objs, "RayService", "ichigo")["spec"]["rayClusterConfig"]
+        for group in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]:
+            for c in group["template"]["spec"]["containers"]:
+                env = {e["name"]: e.get("value") for e in c.get("env", [])}
+                assert {k: env.get(k) for k in SERVE_ENV} == SERVE_ENV, (source, c["name"])
+
+
 def test_follower_runs_ichigo_follow(renders):
     for source, objs in renders.items():
         c = _get(objs, "Deployment", "ichigo-follower")["spec"]["template"]["spec"]["containers"][0]

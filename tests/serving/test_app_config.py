@@ -45,6 +45,10 @@ def test_same_names_and_import_path_as_the_cluster_config(tiny_package):
     deps = _deployments(build_app({"profile": "h100", "model_uri": str(tiny_package)}))
     assert {d["name"] for d in cfg["deployments"]} == set(deps)
     assert deps["LLM"].ray_actor_options["num_gpus"] >= 1
+    # vLLM batches continuously: many requests per replica; the torch engine one at a time
+    assert deps["LLM"]._deployment_config.max_ongoing_requests >= 64
+    local = _deployments(build_app({"profile": "local", "model_uri": str(tiny_package)}))
+    assert local["LLM"]._deployment_config.max_ongoing_requests <= 4
 
 
 def test_bad_args_fail_at_build_time(tmp_path):
