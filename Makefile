@@ -20,7 +20,7 @@ bench: bootstrap
 	.venv/bin/python benchmarks/bench_data.py
 	.venv/bin/python benchmarks/bench_training.py
 	.venv/bin/python benchmarks/bench_eval.py
-	@echo "serving: .venv/bin/python benchmarks/bench_serving.py --package PACKAGE_DIR"
+	.venv/bin/python benchmarks/bench_serving.py
 
 clean:
 	rm -rf runs .pytest_cache

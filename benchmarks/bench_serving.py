@@ -70,6 +70,7 @@ class InProcess:
         t0 = time.perf_counter()
         first, chunker, jobs, parts = None, SentenceChunker(), [], []
         codes = a.encode_audio(wav)
+        encoded = time.perf_counter() - t0
         for delta in a.stream_reply(a.messages_for(user_audio(codes))):
             if first is None:
                 first = time.perf_counter() - t0
@@ -80,7 +81,8 @@ class InProcess:
         if speak:
             jobs += [self.tts_pool.submit(a.speak, s) for s in chunker.flush()]
             assert [j.result() for j in jobs], "the reply produced no audio"
-        return {"e2e": time.perf_counter() - t0, "ttft": first or 0.0, "text": text_done}, "".join(parts)
+        return {"e2e": time.perf_counter() - t0, "ttft": first or 0.0, "text": text_done,
+                "encoded": encoded}, "".join(parts)
 
     def close(self) -> None:
         self.tts_pool.shutdown()
@@ -90,7 +92,7 @@ class InProcess:
 def http_turn(client: httpx.Client, url: str, wav: bytes, speak: bool = True) -> tuple[dict, bool]:
     t0 = time.perf_counter()
     first = text_done = None
-    ok = False
+    ok, server = False, {}
     with client.stream("POST", url + "/v1/speech", content=wav, params={"speak": str(speak).lower()},
                        headers={"content-type": "audio/wav"}, timeout=120) as r:
         for line in r.iter_lines():
@@ -101,7 +103,11 @@ def http_turn(client: httpx.Client, url: str, wav: bytes, speak: bool = True) ->
                 text_done = time.perf_counter() - t0
                 first = first or text_done
             ok = ev["type"] == "done" and r.status_code == 200
-    return {"e2e": time.perf_counter() - t0, "ttft": first or 0.0, "text": text_done or 0.0}, ok
+            server = ev.get("timings_ms", {}) if ok else {}
+    times = {"e2e": time.perf_counter() - t0, "ttft": first or 0.0, "text": text_done or 0.0}
+    # when each step finished at the ingress replica, from the request's arrival there
+    times.update({f"ingress:{k}": v / 1000 for k, v in server.items()})
+    return times, ok
 
 
 def latency(inp: InProcess, url: str, wav: bytes, runs: int, speak: bool = True) -> tuple[dict, dict, str]:
@@ -122,6 +128,24 @@ def latency(inp: InProcess, url: str, wav: bytes, runs: int, speak: bool = True)
                     if i:
                         res[kind].setdefault(k, []).append(v)
     return res["inp"], res["http"], text
+
+
+def steps(inp: dict, http: dict) -> None:
+    """Where the HTTP turn's time goes: each step's finish time (p50, ms from the start of the
+    turn) in-process, at the ingress replica (from the request's arrival there) and at the
+    client; the differences between consecutive rows are the hops."""
+    med = lambda xs: 1000 * statistics.median(xs) if xs else float("nan")  # noqa: E731
+    rows = [("request body read", None, "ingress:body", None),
+            ("audio encoded", "encoded", "ingress:encoded", None),
+            ("LLM stream open", None, "ingress:llm_start", None),
+            ("first text", "ttft", "ingress:first_text", "ttft"),
+            ("last text", "text", "ingress:last_text", "text"),
+            ("last audio", "e2e", "ingress:last_audio", "e2e")]
+    print(f"{'step done (p50 ms)':<20}{'in-process':>12}{'at ingress':>12}{'at client':>11}")
+    for name, ki, kh, kc in rows:
+        cells = [med(inp[ki]) if ki else None, med(http.get(kh, [])), med(http[kc]) if kc else None]
+        print(f"{name:<20}" + "".join(f"{'-' if c is None else f'{c:.1f}':>{w}}"
+                                      for c, w in zip(cells, (12, 12, 11))))
 
 
 def table(title: str, inp: dict, http: dict) -> float:
@@ -270,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"in-process reply: {reply!r}")
         over = table(f"Latency over {args.runs} spoken turns (speech in -> text + audio out)", inp_t, http_t)
         print(f"HTTP overhead at p50: {over:.1%} (target <= {TARGET_OVERHEAD:.0%}): "
-              f"{'OK' if over <= TARGET_OVERHEAD else 'OVER'}")
+              f"{'OK' if over <= TARGET_OVERHEAD else 'OVER'}\n")
+        steps(inp_t, http_t)
         if args.text_only:
             inp_t, http_t, _ = latency(inp, url, wav, args.runs, speak=False)
             table("Same turns without TTS (speak=false; where the overhead is)", inp_t, http_t)

@@ -38,6 +38,7 @@ class OpenAIChunks:
 
     def __init__(self, model: str):
         self.id = "chatcmpl-" + uuid.uuid4().hex[:24]
+        self.audio_id = "audio_" + uuid.uuid4().hex[:24]
         self.created = int(time.time())
         self.model = model
 
@@ -53,9 +54,18 @@ class OpenAIChunks:
     def done() -> bytes:
         return b"data: [DONE]\n\n"
 
-    def completion(self, text: str, finish_reason: str, usage: dict) -> dict:
+    def audio(self, data_b64: str, transcript: str) -> dict:
+        """`message.audio` of OpenAI's audio output. The server keeps no copy of the audio, so it
+        expires at once (`expires_at` = created): send the transcript back as the assistant's
+        content in a follow-up turn."""
+        return {"id": self.audio_id, "data": data_b64, "transcript": transcript,
+                "expires_at": self.created}
+
+    def completion(self, text: str, finish_reason: str, usage: dict, audio: dict | None = None) -> dict:
+        # with audio output the text is the audio's transcript and `content` is null (as OpenAI)
+        message = ({"role": "assistant", "content": None, "audio": audio} if audio is not None
+                   else {"role": "assistant", "content": text})
         return {"id": self.id, "object": "chat.completion", "created": self.created,
                 "model": self.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": finish_reason}],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
                 "usage": usage}

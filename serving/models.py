@@ -14,10 +14,11 @@ from typing import AsyncIterator
 from ichigo.assistant import decode_audio, load_package_tokenizer, prompt_ids
 from ichigo.chat_template import Message, messages_from_json
 from ichigo.config import Profile
-from ichigo.engines import Engine, GenParams, IncrementalDecoder, make_engine
+from ichigo.engines import Engine, GenParams, make_engine
 from ichigo.engines.slot import ModelSlot
 from ichigo.errors import InputError
 from ichigo.package import llm_dir
+from serving.coalesce import STREAM_INTERVAL_S, text_pieces
 from serving.errors import portable
 from serving.follow import cache_lock, start_follower
 from serving.model_source import ModelSource
@@ -69,10 +70,14 @@ class SpeechTokenizerDeployment(_Follows):
 
     async def encode(self, audio: bytes) -> dict:
         s = self.profile.serving
+
+        def run(tok):  # decode + encode in one worker-thread hop
+            wave = decode_audio(audio, s.max_upload_bytes, s.max_audio_seconds)
+            return wave, tok.encode(wave)
+
         try:
-            wave = await asyncio.to_thread(decode_audio, audio, s.max_upload_bytes, s.max_audio_seconds)
             with self.slot.lease() as (tok, version):
-                codes = await asyncio.to_thread(tok.encode, wave)
+                wave, codes = await asyncio.to_thread(run, tok)
         except InputError as e:
             raise portable(e) from None
         return {"codes": codes, "seconds": round(len(wave) / 16000, 3), "version": version}
@@ -82,9 +87,14 @@ class SpeechTokenizerDeployment(_Follows):
 
 
 class LLMDeployment(_Follows):
-    """Chat messages -> streamed events: start, text deltas, end (the one chat template)."""
+    """Chat messages -> streamed events: start, text deltas, end (the one chat template).
+
+    Text deltas are coalesced (serving/coalesce.py): one message per sentence or per
+    STREAM_INTERVAL_S, not per token; the text left when generation ends rides on `end` as
+    `delta`."""
 
     revert_alias = True  # LLM replicas own the decision to move a failed alias back
+    stream_interval = STREAM_INTERVAL_S
 
     def __init__(self, profile: Profile, model_uri: str, follow: bool = True):
         path, version = self._start(profile, model_uri, follow)
@@ -122,17 +132,16 @@ class LLMDeployment(_Follows):
             except InputError as e:
                 raise portable(e) from None
             yield {"type": "start", "version": version, "prompt_tokens": len(ids)}
-            dec, n = IncrementalDecoder(engine.tokenizer), 0
-            async for tok in engine.astream(ids, params):
-                n += 1
-                delta = dec.push(tok)
-                if delta:
-                    yield {"type": "text", "delta": delta}
-            tail = dec.flush()
-            if tail:
-                yield {"type": "text", "delta": tail}
-            yield {"type": "end", "completion_tokens": n,
+            n, tail = 0, ""
+            # one message per sentence / STREAM_INTERVAL_S rather than one per token (coalesce.py)
+            async for piece, last, n in text_pieces(engine, ids, params, self.stream_interval):
+                if last:
+                    tail = piece
+                else:
+                    yield {"type": "text", "delta": piece}
+            end = {"type": "end", "completion_tokens": n,
                    "finish_reason": "length" if n >= params.max_new_tokens else "stop"}
+            yield {**end, "delta": tail} if tail else end
 
     def info(self) -> dict:
         e = self.slot.value
@@ -140,7 +149,8 @@ class LLMDeployment(_Follows):
 
 
 class TTSDeployment:
-    """Sentence -> 16-bit PCM WAV bytes in the profile's serving voice."""
+    """Sentence -> speech: 16-bit PCM WAV bytes at 16 kHz in the profile's serving voice, or
+    raw 16-bit little-endian PCM (`container="raw"`, at `sample_rate`) in a chosen voice."""
 
     def __init__(self, profile: Profile):
         from ichigo.assistant import voice_for
@@ -149,14 +159,34 @@ class TTSDeployment:
         self.tts = make_tts(profile.tts)
         self.voice = voice_for(profile)
 
-    async def synthesize(self, text: str) -> bytes:
+    async def synthesize(self, text: str, voice: str | None = None, sample_rate: int | None = None,
+                         container: str = "wav") -> bytes:
         from ichigo.audio import wav_bytes
 
-        wave = (await asyncio.to_thread(self.tts.synthesize, [text], self.voice))[0]
-        return wav_bytes(wave, self.tts.sample_rate)
+        try:
+            wave = (await asyncio.to_thread(self.tts.synthesize, [text], voice or self.voice))[0]
+        except InputError as e:
+            raise portable(e) from None
+        rate = sample_rate or self.tts.sample_rate
+        if rate != self.tts.sample_rate:
+            wave = _resample(wave, self.tts.sample_rate, rate)
+        if container == "raw":
+            import numpy as np
+
+            return (np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes()
+        return wav_bytes(wave, rate)
 
     def info(self) -> dict:
         return {"voice": self.voice, "sample_rate": self.tts.sample_rate}
+
+
+def _resample(wave, src: int, dst: int):
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(src, dst)
+    return resample_poly(wave, dst // g, src // g).astype("float32")
 
 
 def _probe_wave():

@@ -3,19 +3,32 @@
 Unknown top-level fields are ignored (clients send many), but the fields we read are validated
 strictly, and audio arrives as `input_audio` content parts (base64 data + format), as in OpenAI's
 audio-input API, so existing clients work unchanged.
+
+Audio out, as in OpenAI's API: `modalities: ["text", "audio"]` and optional `audio: {voice,
+format}`; format `wav` (16 kHz, the default without streaming) or `pcm16` (raw 16-bit
+little-endian mono at 24 kHz, OpenAI's pcm16 rate; the only format with `stream: true`, as there).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Literal, Union
+import io
+import wave
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from serving.errors import ApiError
 
 AUDIO_FORMATS = ("wav", "mp3", "flac", "ogg", "opus", "webm", "mp4", "m4a", "aac")
+OUTPUT_FORMATS = ("wav", "pcm16")
+MODALITIES = ("text", "audio")
+PCM16_RATE = 24000  # OpenAI's pcm16 output is 24 kHz
+WAV_RATE = 16000  # the TTS's own rate: no resampling for wav
+# OpenAI's voice names: clients must send one, so each means this server's serving voice
+OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage",
+                 "shimmer", "verse", "marin", "cedar")
 
 
 class _Strict(BaseModel):
@@ -43,7 +56,13 @@ Part = Union[TextPart, AudioPart]
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")  # name, tool_call_id, ... are harmless here
     role: Literal["system", "user", "assistant"]
-    content: Union[str, list[Part]]
+    content: Union[str, list[Part], None] = None
+    audio: Any = None  # an earlier reply's audio by id: refused with a clear message below
+
+
+class AudioOutput(_Strict):
+    voice: str | None = None
+    format: str | None = None
 
 
 class ChatRequest(BaseModel):
@@ -55,6 +74,17 @@ class ChatRequest(BaseModel):
     max_completion_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     n: int = Field(1, ge=1, le=1)
+    modalities: list[str] | None = None
+    audio: AudioOutput | None = None
+
+    @property
+    def wants_audio(self) -> bool:
+        return bool(self.modalities) and "audio" in self.modalities  # type: ignore[operator]
+
+    @property
+    def audio_format(self) -> str:
+        fmt = self.audio.format if self.audio is not None else None
+        return fmt or ("pcm16" if self.stream else "wav")
 
 
 def parse_request(body: object) -> ChatRequest:
@@ -67,6 +97,15 @@ def parse_request(body: object) -> ChatRequest:
         loc = ".".join(str(p) for p in first["loc"])
         raise ApiError(400, f"invalid request: {loc}: {first['msg']} ({e.error_count()} error(s))",
                        param=loc) from None
+    for i, m in enumerate(req.messages):
+        if m.audio is not None:
+            raise ApiError(400, f"messages.{i}.audio: this server does not keep generated audio, so "
+                           "a reply cannot be referenced by audio id; send the reply's transcript as "
+                           "the assistant message's content", param=f"messages.{i}.audio")
+        if m.content is None:
+            raise ApiError(400, f"invalid request: messages.{i}.content: Field required",
+                           param=f"messages.{i}.content")
+    _check_audio_output(req)
     if req.messages[-1].role != "user":
         raise ApiError(400, "the last message must have role 'user'", param="messages")
     for i, m in enumerate(req.messages):
@@ -90,3 +129,48 @@ def audio_bytes(part: AudioPart, where: str, max_bytes: int) -> bytes:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(400, f"{where}: input_audio.data is not valid base64", param=where) from None
+
+
+def _check_audio_output(req: ChatRequest) -> None:
+    if req.modalities is not None:
+        bad = [m for m in req.modalities if m not in MODALITIES]
+        if bad or not req.modalities:
+            raise ApiError(400, f"modalities: {bad[0]!r} is not supported; use a list of "
+                           f"{' / '.join(map(repr, MODALITIES))}" if bad else
+                           "modalities: the list is empty; use [\"text\"] or [\"text\", \"audio\"]",
+                           param="modalities")
+    if req.audio is not None and not req.wants_audio:
+        raise ApiError(400, "audio: output audio settings need \"audio\" in modalities, e.g. "
+                       "\"modalities\": [\"text\", \"audio\"]", param="audio")
+    if not req.wants_audio:
+        return
+    fmt = req.audio_format
+    if fmt not in OUTPUT_FORMATS:
+        raise ApiError(400, f"audio.format {fmt!r} is not supported; use one of "
+                       f"{', '.join(OUTPUT_FORMATS)}", param="audio.format")
+    if req.stream and fmt != "pcm16":
+        raise ApiError(400, "audio.format must be 'pcm16' with stream: true (streamed pieces of "
+                       "one WAV file would not play; as in OpenAI's API)", param="audio.format")
+
+
+def pick_voice(requested: str | None, default: str, voices: list[str]) -> str:
+    """The TTS voice for an `audio.voice`: None or an OpenAI voice name -> `default`; else one
+    of this server's `voices`."""
+    if requested is None or requested.lower() in OPENAI_VOICES:
+        return default
+    if requested in voices:
+        return requested
+    raise ApiError(400, f"audio.voice {requested!r} is not available; use one of "
+                   f"{', '.join(voices)} or an OpenAI voice name (which means {default!r})",
+                   param="audio.voice")
+
+
+def pcm16_wav(pcm: bytes, rate: int) -> bytes:
+    """Raw 16-bit mono PCM -> a WAV file."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return buf.getvalue()

@@ -46,6 +46,9 @@ def test_speech_in_streams_text_then_audio(url, wave, fmt, ctype):
     assert done["text"] == TINY_PACKAGE_REPLY  # the tiny model was taught this answer
     assert 40 <= len(events[0]["user_codes"]) <= 60  # ~2 s of speech at 25 tokens/s
     assert done["audio_chunks"] == 3  # "Hello!" / "I can hear you." / "Ask me anything."
+    t = done["timings_ms"]  # where the turn's time went, in order
+    assert 0 <= t["body"] <= t["encoded"] <= t["llm_start"] <= t["first_text"] <= t["last_text"]
+    assert t["first_audio"] <= t["last_audio"] <= done["latency_ms"]
 
 
 def test_speech_sse_and_multi_turn_history(url, wave):
@@ -103,6 +106,63 @@ def test_openai_chat_completions(url, wave):
     c = r.json()
     assert c["usage"]["completion_tokens"] == 5 and c["choices"][0]["finish_reason"] == "length"
     assert c["usage"]["prompt_tokens"] > 40  # the audio became ~50 sound tokens
+
+
+def _pcm_seconds(pcm: bytes, rate: int) -> float:
+    assert len(pcm) % 2 == 0
+    return len(pcm) / 2 / rate
+
+
+def test_openai_audio_output(url):
+    """modalities ["text", "audio"]: message.audio {id, data, transcript, expires_at} (as OpenAI)."""
+    import io
+
+    import soundfile as sf
+
+    msgs = [{"role": "user", "content": "Good morning, how are you today?"}]
+    r = httpx.post(url + "/v1/chat/completions", timeout=60,
+                   json={"messages": msgs, "modalities": ["text", "audio"]})
+    assert r.status_code == 200, r.text
+    msg = r.json()["choices"][0]["message"]
+    audio = msg["audio"]
+    assert msg["content"] is None and audio["transcript"] == TINY_PACKAGE_REPLY
+    assert audio["id"].startswith("audio_") and isinstance(audio["expires_at"], int)
+    wave, sr = sf.read(io.BytesIO(base64.b64decode(audio["data"])))  # default format: one WAV
+    assert sr == 16000 and len(wave) / sr > 1.0  # three sentences of speech
+
+    r = httpx.post(url + "/v1/chat/completions", timeout=60, json={
+        "messages": msgs, "modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "pcm16"}})
+    assert r.status_code == 200, r.text
+    pcm = base64.b64decode(r.json()["choices"][0]["message"]["audio"]["data"])
+    assert pcm[:4] != b"RIFF" and 1.0 < _pcm_seconds(pcm, 24000) < 10  # raw 24 kHz, OpenAI's rate
+
+
+def test_openai_audio_output_streams_per_sentence(url):
+    body = {"messages": [{"role": "user", "content": "Good morning, how are you today?"}],
+            "modalities": ["text", "audio"], "audio": {"format": "pcm16"}, "stream": True}
+    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=60) as r:
+        assert r.status_code == 200
+        raw = r.read().decode()
+    assert raw.rstrip().endswith("data: [DONE]")
+    chunks = sse(raw)
+    deltas = [ch["choices"][0]["delta"] for ch in chunks]
+    assert deltas[0]["role"] == "assistant"
+    transcript, pieces = "", []
+    for d in deltas[1:]:
+        a = d.get("audio")
+        if not a:
+            continue
+        assert a["id"] == deltas[1]["audio"]["id"]
+        transcript += a.get("transcript", "")
+        if "data" in a:
+            pieces.append((len(transcript), base64.b64decode(a["data"])))
+    assert transcript == TINY_PACKAGE_REPLY
+    assert len(pieces) == 3  # one per sentence: "Hello!" / "I can hear you." / "Ask me anything."
+    assert all(n > 0 for n, _ in pieces)  # each sentence's audio after text it speaks
+    assert all(0.2 < _pcm_seconds(p, 24000) < 5 for _, p in pieces)
+    last = chunks[-1]["choices"][0]
+    assert last["finish_reason"] == "stop" and "expires_at" in last["delta"]["audio"]
+    assert all("content" not in d or d["content"] is None for d in deltas)  # text is the transcript
 
 
 def test_metrics_count_requests_and_latency(url):

@@ -90,6 +90,20 @@ def test_malformed_json(url):
     ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio":
                                                   {"data": "AAAA", "format": "midi"}}]}]}, ["format"]),
     ([1, 2], ["JSON object"]),
+    ({"messages": [{"role": "user", "content": "hi"}], "modalities": "audio"}, ["modalities", "list"]),
+    ({"messages": [{"role": "user", "content": "hi"}], "modalities": ["text", "video"]}, ["modalities", "video"]),
+    ({"messages": [{"role": "user", "content": "hi"}], "modalities": []}, ["modalities", "empty"]),
+    ({"messages": [{"role": "user", "content": "hi"}], "modalities": ["text", "audio"],
+      "audio": {"format": "mp3"}}, ["audio.format", "wav, pcm16"]),
+    ({"messages": [{"role": "user", "content": "hi"}], "modalities": ["text", "audio"], "stream": True,
+      "audio": {"format": "wav"}}, ["pcm16", "stream"]),
+    ({"messages": [{"role": "user", "content": "hi"}], "modalities": ["text", "audio"],
+      "audio": {"voice": "no-such-voice"}}, ["audio.voice", "not available"]),
+    ({"messages": [{"role": "user", "content": "hi"}], "modalities": ["text", "audio"],
+      "audio": {"format": "wav", "bitrate": 64}}, ["audio.bitrate"]),
+    ({"messages": [{"role": "user", "content": "hi"}], "audio": {"format": "wav"}}, ["modalities"]),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "audio": {"id": "audio_1"}},
+                   {"role": "user", "content": "and?"}]}, ["audio id", "transcript"]),
 ])
 def test_bad_openai_schema(url, body, words):
     _err(httpx.post(url + "/v1/chat/completions", json=body), 400, *words)
