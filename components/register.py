@@ -20,7 +20,8 @@ def register(profile_json: str, run_label: str, candidate: dsl.Input[dsl.Model],
     quiet_logs()
     profile = profile_from_json(profile_json)
     dec = json.loads(Path(decision.path, "decision.json").read_text())
-    metrics = json.loads(Path(evaluation.path, "metrics.json").read_text())["candidate"]
+    ev = json.loads(Path(evaluation.path, "metrics.json").read_text())
+    metrics = ev["candidate"]
     tok = step_summary(tokenizer.path)
     lineage = build_lineage(profile, pipeline_run_id=run_label, data_dirs={"stages": stages.path},
                             stage_summaries={s: l for s, l in dec["stage_losses"].items()}, metrics=metrics)
@@ -30,7 +31,8 @@ def register(profile_json: str, run_label: str, candidate: dsl.Input[dsl.Model],
         reports = sorted(p for p in Path(decision.path).iterdir() if p.suffix in (".html", ".md", ".json"))
         v = register_candidate(profile.registry, pkg, metrics, lineage, reports, None)
     return json.dumps({"registered": True, "model": v.name, "version": v.version, "uri": v.uri,
-                       "alias": profile.registry.candidate_alias, **dec, "metrics": metrics})
+                       "alias": profile.registry.candidate_alias, **dec, "metrics": metrics,
+                       "untrained": ev.get("untrained")})
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -40,6 +42,6 @@ def reject(evaluation: dsl.Input[dsl.Artifact], decision: dsl.Input[dsl.Artifact
     from pathlib import Path
 
     dec = json.loads(Path(decision.path, "decision.json").read_text())
-    metrics = json.loads(Path(evaluation.path, "metrics.json").read_text())["candidate"]
+    ev = json.loads(Path(evaluation.path, "metrics.json").read_text())
     print("NOT REGISTERED:\n  " + "\n  ".join(dec["reasons"]))
-    return json.dumps({"registered": False, **dec, "metrics": metrics})
+    return json.dumps({"registered": False, **dec, "metrics": ev["candidate"], "untrained": ev.get("untrained")})

@@ -50,6 +50,36 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True) -> 
     return run
 
 
+# (metric, label, higher is better) for the candidate-vs-untrained table
+VS_UNTRAINED = (("speech_qa_score", "speech-QA judge score (0-5)", True),
+                ("speech_qa_exact", "speech-QA exact answers", True),
+                ("wer", "WER", False), ("cer", "CER", False),
+                ("inaudible_refusal_random", "refusal, random codes", True),
+                ("inaudible_refusal_noise", "refusal, real noise", True),
+                ("text_retention_acc", "text MC accuracy (chance 0.25)", True))
+
+
+def untrained_lines(candidate: dict, untrained: dict | None) -> list[str]:
+    """Candidate vs the untrained model (base + sound tokens) on every learnt metric. Text MC is
+    the base model's own score for the untrained model, so there it reads as retention."""
+    if not untrained:
+        return []
+    lines = ["Candidate vs untrained model (base + sound tokens):"]
+    for key, label, higher in VS_UNTRAINED:
+        c, u = candidate.get(key), untrained.get(key)
+        if not isinstance(c, (int, float)) or not isinstance(u, (int, float)):
+            continue
+        if key == "text_retention_acc":  # the untrained model's text score is the base's
+            mark = f"{c / u:.0%} of the base's" if u > 0 else ""
+        else:
+            mark = "better" if (c > u if higher else c < u) else "NOT better"
+        lines.append(f"  {label:<32} {c:>8.3f}  vs {u:>8.3f}   {mark}")
+    if isinstance(candidate.get("false_refusal"), (int, float)):
+        lines.append(f"  {'false refusals (lower is better)':<32} {candidate['false_refusal']:>8.3f}  "
+                     f"vs {untrained.get('false_refusal', float('nan')):>8.3f}")
+    return lines
+
+
 def format_summary(run: LocalRun, profile: Profile) -> str:
     s = run.summary
     lines = ["", "=" * 72, f"Ichigo pipeline ({profile.name} profile) finished in {run.seconds / 60:.1f} min", "=" * 72,
@@ -63,6 +93,7 @@ def format_summary(run: LocalRun, profile: Profile) -> str:
         val, thr = c.get("value"), c.get("threshold")
         fmt = (lambda x: f"{x:.4g}" if isinstance(x, (int, float)) else str(x))
         lines.append(f"  [{mark}] {c.get('name'):<32} {fmt(val):>10} {c.get('op', '')} {fmt(thr)}")
+    lines += untrained_lines(s.get("metrics") or {}, s.get("untrained"))
     if s.get("registered"):
         lines.append(f"Registered: {s['model']} version {s['version']} (alias '{s['alias']}')  {s.get('uri', '')}")
     else:

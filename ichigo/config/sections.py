@@ -75,8 +75,8 @@ class DataConfig(Section):
     stage3_samples: int = Field(1500, ge=1)
     stage2_mix: dict[str, float] = Field(
         default_factory=lambda: {"speech_qa": 0.7, "transcription": 0.2, "text": 0.1})
-    # stage 3 may add `transcription` (replay of stage-2 ASR rows against forgetting); the paper's
-    # mix has none
+    # stage 3 may add `transcription` and `text` (stage-2 row kinds replayed against forgetting);
+    # the paper's mix has neither
     stage3_mix: dict[str, float] = Field(
         default_factory=lambda: {"two_turn": 0.89, "four_turn": 0.06, "inaudible": 0.05})
     max_refusal_fraction: float = Field(0.005, ge=0, le=1)
@@ -88,7 +88,7 @@ class DataConfig(Section):
     def _check(self) -> "DataConfig":
         for name, mix, keys, optional in (
             ("stage2_mix", self.stage2_mix, {"speech_qa", "transcription", "text"}, set()),
-            ("stage3_mix", self.stage3_mix, {"two_turn", "four_turn", "inaudible"}, {"transcription"}),
+            ("stage3_mix", self.stage3_mix, {"two_turn", "four_turn", "inaudible"}, {"transcription", "text"}),
         ):
             if not keys <= set(mix) <= keys | optional:
                 extra = f" (optional: {sorted(optional)})" if optional else ""
@@ -164,8 +164,9 @@ class EvalConfig(Section):
     judge_endpoint: str | None = None  # OpenAI-compatible; None: the offline scorer
     num_mmlu_shots: int = Field(3, ge=0)
     # "letter": MMLU's lettered options; "cloze": each option's text scored without showing the
-    # options, for models too small to have learnt the lettered format (see eval.text_retention)
-    mmlu_format: Literal["letter", "cloze"] = "letter"
+    # options, for models too small to have learnt the lettered format; "chat": the cloze form
+    # asked and answered in the chat template (see eval.text_retention)
+    mmlu_format: Literal["letter", "cloze", "chat"] = "letter"
     max_new_tokens: int = Field(24, ge=1)
     # added for ichigo.eval: judge client, data sources, item caps, latency protocol
     judge_model: str = "judge"  # model name sent to the judge endpoint

@@ -4,7 +4,7 @@ stage1: sound-only rows. stage2 (`data.stage2_mix`): speech_qa, transcription (o
 recipe's 8 prompts), text. stage3 (`data.stage3_mix`): two_turn, four_turn, inaudible (random
 codes with lengths drawn from the audible stage-2 query lengths, real-noise codes, shuffled real
 codes -> a varied refusal; half of them after an audible exchange), and optionally transcription
-replayed from stage 2. Every turn is built with
+and text rows replayed from stage 2. Every turn is built with
 `ichigo.chat_template`. Each stage directory gets shards, manifest.json, a dataset card and a
 token-length histogram PNG.
 """
@@ -261,6 +261,10 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
         row, u = transcription(f"s3-asr-{i}")
         s3_rows.append(row)
         secs3 += u.seconds
+    for i in range(n3.get("text", 0)):  # replay, so stage 3 does not unlearn text answers
+        u = draw_question()
+        s3_rows.append(StageRow(f"s3-text-{i}", "text", messages=[
+            Message("user", u.text), Message("assistant", u.answer)]))
     rng.shuffle(s3_rows)
     s3 = _write_stage(out, "stage3", s3_rows, secs3, d.shard_size,
                       "Stage 3 (enhancement): multi-turn spoken conversations and inaudible inputs "

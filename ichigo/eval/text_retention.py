@@ -8,21 +8,28 @@ as the usual MMLU harnesses do:
   "Answer:" and the best per-character log-likelihood wins. Small models that know the facts but
   have not learnt to map an answer to its letter score at chance on "letter"; the cloze form
   measures what they know (the OLMES evaluation standard uses it for such models).
+- "chat": the cloze form inside the chat template: the question is the user turn (k-shot
+  examples are earlier turns) and each choice is scored as the assistant's reply. For chat
+  models whose later training saw only chat turns, as the speech stages do.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from ichigo.chat_template import BEGIN_OF_TEXT
+from ichigo.chat_template import BEGIN_OF_TEXT, Message, tokenize_chat
 from ichigo.data.world import LETTERS
 from ichigo.errors import ConfigError, InputError
 from ichigo.eval.cache import split_cached
 from ichigo.eval.mc import MCItem, k_shot_prompt
 from ichigo.eval.scoring import continuation_logprobs, next_token_logprobs
+
+
+FORMATS = ("letter", "cloze", "chat")
 
 
 @dataclass
@@ -51,14 +58,30 @@ def shots_for(item: MCItem, pool: list[MCItem], k: int) -> list[MCItem]:
     return (same + other)[:k]
 
 
+def _prompt_ids(item: MCItem, shots: list[MCItem], tokenizer, fmt: str) -> list[int]:
+    if fmt == "chat":  # solved shots are earlier turns; the open question is the last user turn
+        msgs = []
+        for s in shots:
+            msgs += [Message("user", s.question), Message("assistant", s.choices[s.answer])]
+        head = f"The following is a question about {item.subject.replace('_', ' ')}.\n\n" if item.subject else ""
+        msgs.append(Message("user", head + item.question))
+        return tokenize_chat(msgs, tokenizer, add_generation_prompt=True).ids
+    return [tokenizer.special_id(BEGIN_OF_TEXT),
+            *tokenizer.encode_text(k_shot_prompt(item, shots, cloze=fmt == "cloze"))]
+
+
+def choice_ids(choice: str, tokenizer, fmt: str) -> list[int]:
+    """A choice as scored: after "Answer:" it takes a leading space; a chat reply starts bare."""
+    return tokenizer.encode_text(choice if fmt == "chat" else " " + choice)
+
+
 def build_context(item: MCItem, pool: list[MCItem], k: int, tokenizer, max_len: int,
-                  cloze: bool = False) -> list[int]:
-    """BOS + k-shot prompt; shots are dropped (oldest first) until the prompt fits."""
+                  fmt: str = "letter") -> list[int]:
+    """The k-shot prompt as token ids; shots are dropped (oldest first) until it fits."""
     shots = shots_for(item, pool, k)
-    bos = tokenizer.special_id(BEGIN_OF_TEXT)
-    room = max_len - (max(len(tokenizer.encode_text(" " + c)) for c in item.choices) if cloze else 0)
+    room = max_len - (0 if fmt == "letter" else max(len(choice_ids(c, tokenizer, fmt)) for c in item.choices))
     while True:
-        ids = [bos, *tokenizer.encode_text(k_shot_prompt(item, shots, cloze))]
+        ids = _prompt_ids(item, shots, tokenizer, fmt)
         if len(ids) <= room or not shots:
             break
         shots = shots[1:]
@@ -75,15 +98,16 @@ def _letter_scores(model, tokenizer, chunk, shots, num_shots, max_len, pad, batc
     return [row[: len(it.choices)].tolist() for it, row in zip(chunk, lp)]
 
 
-def _cloze_scores(model, tokenizer, chunk, shots, num_shots, max_len, pad, batch_size) -> list[list[float]]:
+def _cloze_scores(model, tokenizer, chunk, shots, num_shots, max_len, pad, batch_size,
+                  fmt: str = "cloze") -> list[list[float]]:
     """Per-character log-likelihood of each choice (so that long answers are not penalised)."""
     ctx, cont, owner = [], [], []
     for n, it in enumerate(chunk):
-        c = build_context(it, shots, num_shots, tokenizer, max_len, cloze=True)
+        c = build_context(it, shots, num_shots, tokenizer, max_len, fmt)
         for choice in it.choices:
             ctx.append(c)
-            cont.append(tokenizer.encode_text(" " + choice))
-            owner.append((n, len(" " + choice)))
+            cont.append(choice_ids(choice, tokenizer, fmt))
+            owner.append((n, max(1, len(choice))))
     lps = continuation_logprobs(model, ctx, cont, pad, batch_size)
     out: list[list[float]] = [[] for _ in chunk]
     for (n, chars), lp in zip(owner, lps):
@@ -94,13 +118,13 @@ def _cloze_scores(model, tokenizer, chunk, shots, num_shots, max_len, pad, batch
 def text_retention(model, tokenizer, items: list[MCItem], shots: list[MCItem], num_shots: int,
                    batch_size: int = 16, cache=None, desc: str = "text retention",
                    fmt: str = "letter") -> TextRetentionResult:
-    """Accuracy of `model` on `items` in formulation `fmt` ("letter" or "cloze"); `cache` (an
-    ItemCache) makes it resumable."""
+    """Accuracy of `model` on `items` in formulation `fmt` (see FORMATS); `cache` (an ItemCache)
+    makes it resumable."""
     if not items:
         raise InputError("the multiple-choice set is empty: nothing to measure text retention on")
-    if fmt not in ("letter", "cloze"):
-        raise ConfigError(f"unknown multiple-choice formulation {fmt!r}: use 'letter' or 'cloze'")
-    score = _letter_scores if fmt == "letter" else _cloze_scores
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown multiple-choice formulation {fmt!r}: use one of {', '.join(FORMATS)}")
+    score = _letter_scores if fmt == "letter" else functools.partial(_cloze_scores, fmt=fmt)
     if fmt == "letter":
         letter_ids(tokenizer)  # fail before any work when the letters are not single tokens
     max_len = getattr(model, "max_seq_len", 4096)

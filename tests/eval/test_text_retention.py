@@ -105,7 +105,7 @@ def test_relative_drop_is_the_papers_measure():
 def test_cloze_continuation_scores_match_the_full_forward_and_ignore_padding(lm):
     tok = lm.tokenizer
     shots, items = embedded_mc_set(3, 2)
-    ctx = [build_context(it, shots, k, tok, 1024, cloze=True) for it, k in zip(items, (0, 2, 1))]
+    ctx = [build_context(it, shots, k, tok, 1024, "cloze") for it, k in zip(items, (0, 2, 1))]
     cont = [tok.encode_text(" " + it.choices[0]) for it in items]
     with torch.inference_mode():
         full = []
@@ -121,7 +121,7 @@ def test_cloze_continuation_scores_match_the_full_forward_and_ignore_padding(lm)
 
 def test_cloze_prompt_hides_the_options_and_picks_the_likeliest_text(lm):
     shots, items = embedded_mc_set(1, 1)
-    text = lm.tokenizer.decode(build_context(items[0], shots, 1, lm.tokenizer, 1024, cloze=True))
+    text = lm.tokenizer.decode(build_context(items[0], shots, 1, lm.tokenizer, 1024, "cloze"))
     assert text.endswith(f"Question: {items[0].question}\nAnswer:")
     assert "A. " not in text and f"Answer: {shots[0].choices[shots[0].answer]}" in text
 
@@ -146,3 +146,22 @@ def test_cloze_prompt_hides_the_options_and_picks_the_likeliest_text(lm):
     assert [p["pred"] for p in res.predictions] == ["B", "B"] and res.accuracy == 0.5
     with pytest.raises(ConfigError, match="formulation"):
         text_retention(model, tok, [item], [], 0, fmt="mcf")
+
+
+def test_chat_formulation_asks_in_a_user_turn_and_scores_the_assistant_reply(lm):
+    from ichigo.chat_template import Message, tokenize_chat
+
+    tok = lm.tokenizer
+    shots, items = embedded_mc_set(2, 1)
+    ctx = build_context(items[0], shots, 1, tok, 1024, "chat")
+    want = tokenize_chat([Message("user", shots[0].question),
+                          Message("assistant", shots[0].choices[shots[0].answer]),
+                          Message("user", items[0].question)], tok, add_generation_prompt=True).ids
+    assert ctx == want
+    assert len(build_context(items[0], shots, 1, tok, len(want) - 1, "chat")) < len(want)  # shot dropped
+    res = text_retention(lm.model, tok, items, shots, 1, fmt="chat")
+    # the reply is scored bare (no leading space), exactly as the chat turns were trained
+    cont = [tok.encode_text(c) for c in items[0].choices]
+    lps = continuation_logprobs(lm.model, [ctx] * len(cont), cont, 0)
+    per_char = [lp / len(c) for lp, c in zip(lps, items[0].choices)]
+    assert res.predictions[0]["logprobs"] == [round(x, 4) for x in per_char]

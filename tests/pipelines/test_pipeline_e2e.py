@@ -37,6 +37,7 @@ def test_pipeline_runs_end_to_end_and_registers_a_challenger(first_run):
     assert str(mv.version) == str(s["version"])
     text = format_summary(run, profile)
     assert "Registered:" in text and "stage3" in text
+    assert "Candidate vs untrained model" in text and "WER" in text
 
 
 def test_second_run_reuses_cached_steps(first_run):
