@@ -36,9 +36,12 @@ def profile_names() -> list[str]:
 
 
 def _deep_update(base: dict, overrides: dict) -> dict:
+    """Nested merge, except that a mix (`*_mix`) is one value: an override replaces it whole, so
+    fractions left over from the profile cannot add up behind the user's back."""
     out = dict(base)
     for k, v in overrides.items():
-        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        merge = isinstance(v, dict) and isinstance(out.get(k), dict) and not k.endswith("_mix")
+        out[k] = _deep_update(out[k], v) if merge else v
     return out
 
 

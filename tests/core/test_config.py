@@ -24,7 +24,7 @@ def test_h100_profile_carries_the_papers_hyperparameters():
     ({"training": {"stages": {"stage1": {"lr": -1}}}}, "training.stages.stage1.lr"),
     ({"data": {"stage2_mix": {"speech_qa": 0.5, "transcription": 0.2, "text": 0.1}}}, "stage2_mix"),
     ({"data": {"stage3_mix": {"speech_qa": 0.1}}}, "stage3_mix"),  # unknown key
-    ({"data": {"stage3_mix": {"transcription": 0.3}}}, "sum to 1"),  # optional key, bad sum
+    ({"data": {"stage3_mix": {"two_turn": 0.6, "four_turn": 0.1, "inaudible": 0.1, "text": 0.3}}}, "sum to 1"),
     ({"tts": {"backend": "festival"}}, "tts.backend"),
     ({"training": {"typo_field": 1}}, "training.typo_field"),
     ({"training": {"device": "cpu", "dtype": "bf16"}}, "bf16"),
@@ -52,3 +52,11 @@ def test_overrides_and_workdir():
     with pytest.raises(ConfigError, match="section.field=value"):
         parse_overrides(["nonsense"])
     assert with_workdir(p, "/x").registry.tracking_uri == "sqlite:////x/mlflow.db"
+
+
+def test_a_mix_override_replaces_the_whole_mix():
+    mix = {"two_turn": 0.8, "four_turn": 0.1, "inaudible": 0.1}
+    assert "text" in load_profile("local").data.stage3_mix
+    assert load_profile("local", {"data": {"stage3_mix": mix}}).data.stage3_mix == mix
+    with pytest.raises(ConfigError, match="stage3_mix must have exactly the keys"):
+        load_profile("local", {"data": {"stage3_mix": {"inaudible": 1.0}}})
