@@ -91,8 +91,8 @@ class DataConfig(Section):
             ("stage3_mix", self.stage3_mix, {"two_turn", "four_turn", "inaudible"}, {"transcription", "text"}),
         ):
             if not keys <= set(mix) <= keys | optional:
-                extra = f" (optional: {sorted(optional)})" if optional else ""
-                raise ValueError(f"data.{name} must have exactly the keys {sorted(keys)}{extra}")
+                extra = f" and may add {sorted(optional)}" if optional else ""
+                raise ValueError(f"data.{name} must have the keys {sorted(keys)}{extra}; got {sorted(mix)}")
             if any(v < 0 for v in mix.values()) or abs(sum(mix.values()) - 1) > 1e-6:
                 raise ValueError(f"data.{name} fractions must be >= 0 and sum to 1")
         return self

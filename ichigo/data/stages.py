@@ -204,6 +204,11 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
             user_audio(u.codes), Message("assistant", u.answer)]))
         secs2 += u.seconds
         query_lengths.append(len(u.codes))
+
+    def text_row(row_id: str) -> StageRow:
+        u = draw_question()
+        return StageRow(row_id, "text", messages=[Message("user", u.text), Message("assistant", u.answer)])
+
     def transcription(row_id: str) -> tuple[StageRow, _Utt]:
         u = t_cycle.next()
         return StageRow(row_id, "transcription", messages=[
@@ -214,10 +219,7 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
         s2_rows.append(row)
         secs2 += u.seconds
         query_lengths.append(len(u.codes))
-    for i in range(n2["text"]):
-        u = draw_question()
-        s2_rows.append(StageRow(f"s2-text-{i}", "text", messages=[
-            Message("user", u.text), Message("assistant", u.answer)]))
+    s2_rows += [text_row(f"s2-text-{i}") for i in range(n2["text"])]
     rng.shuffle(s2_rows)
     s2 = _write_stage(out, "stage2", s2_rows, secs2, d.shard_size,
                       "Stage 2 (instruction fine-tuning): spoken questions -> text answers, "
@@ -261,10 +263,8 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
         row, u = transcription(f"s3-asr-{i}")
         s3_rows.append(row)
         secs3 += u.seconds
-    for i in range(n3.get("text", 0)):  # replay, so stage 3 does not unlearn text answers
-        u = draw_question()
-        s3_rows.append(StageRow(f"s3-text-{i}", "text", messages=[
-            Message("user", u.text), Message("assistant", u.answer)]))
+    # replay, so stage 3 does not unlearn text answers
+    s3_rows += [text_row(f"s3-text-{i}") for i in range(n3.get("text", 0))]
     rng.shuffle(s3_rows)
     s3 = _write_stage(out, "stage3", s3_rows, secs3, d.shard_size,
                       "Stage 3 (enhancement): multi-turn spoken conversations and inaudible inputs "
