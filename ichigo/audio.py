@@ -91,18 +91,22 @@ def read_audio(src: AudioSource) -> tuple[np.ndarray, int]:
     return wave.astype(np.float32, copy=False), sr
 
 
-def to_16k(wave: np.ndarray, sr: int) -> np.ndarray:
+def resample(wave: np.ndarray, sr: int, target: int) -> np.ndarray:
     """Polyphase resampling with the exact rational ratio (22050 -> 16000 is 320/441)."""
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim != 1:
         raise AudioError("corrupt", f"expected a mono 1-D wave, got shape {wave.shape}")
-    if sr <= 0:
-        raise AudioError("bad_rate", f"sample rate must be positive, got {sr}")
-    if sr == SAMPLE_RATE:
+    if sr <= 0 or target <= 0:
+        raise AudioError("bad_rate", f"sample rates must be positive, got {sr} -> {target}")
+    if sr == target:
         return wave
-    g = gcd(int(sr), SAMPLE_RATE)
-    out = resample_poly(wave, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
+    g = gcd(int(sr), int(target))
+    out = resample_poly(wave, int(target) // g, int(sr) // g).astype(np.float32)
     return np.clip(out, -1.0, 1.0)
+
+
+def to_16k(wave: np.ndarray, sr: int) -> np.ndarray:
+    return resample(wave, sr, SAMPLE_RATE)
 
 
 def wav_bytes(wave16k: np.ndarray, sr: int = SAMPLE_RATE) -> bytes:
@@ -157,5 +161,5 @@ def load_16k(src: AudioSource, *, min_peak: float = DEFAULT_MIN_PEAK,
                       too_long=too_long)
 
 
-__all__ = ["SAMPLE_RATE", "DEFAULT_MIN_PEAK", "AudioError", "read_audio", "to_16k", "wav_bytes",
+__all__ = ["SAMPLE_RATE", "DEFAULT_MIN_PEAK", "AudioError", "read_audio", "resample", "to_16k", "wav_bytes",
            "seconds", "chunk", "check_wave", "load_16k"]

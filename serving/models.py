@@ -161,7 +161,7 @@ class TTSDeployment:
 
     async def synthesize(self, text: str, voice: str | None = None, sample_rate: int | None = None,
                          container: str = "wav") -> bytes:
-        from ichigo.audio import wav_bytes
+        from ichigo.audio import resample, wav_bytes
 
         try:
             wave = (await asyncio.to_thread(self.tts.synthesize, [text], voice or self.voice))[0]
@@ -169,7 +169,7 @@ class TTSDeployment:
             raise portable(e) from None
         rate = sample_rate or self.tts.sample_rate
         if rate != self.tts.sample_rate:
-            wave = _resample(wave, self.tts.sample_rate, rate)
+            wave = resample(wave, self.tts.sample_rate, rate)
         if container == "raw":
             import numpy as np
 
@@ -178,15 +178,6 @@ class TTSDeployment:
 
     def info(self) -> dict:
         return {"voice": self.voice, "sample_rate": self.tts.sample_rate}
-
-
-def _resample(wave, src: int, dst: int):
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    g = gcd(src, dst)
-    return resample_poly(wave, dst // g, src // g).astype("float32")
 
 
 def _probe_wave():
