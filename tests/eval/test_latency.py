@@ -26,5 +26,5 @@ def test_first_token_latency_on_the_tiny_model(tiny_llm_dir, eval_set):
     wavs = [it.audio_wav for it in eval_set["qa"]]
     res = first_token_latency(lm, tok, wavs, runs=4, warmup=1)
     assert res.n == 4 and len(res.samples_ms) == 4
-    assert 0 < res.p50_ms <= res.p95_ms <= max(res.samples_ms) + 1e-6
+    assert 0 < res.p50_ms <= res.p95_ms <= max(res.samples_ms) + 5e-4  # samples are rounded to 1 us
     assert peak_memory_mb("cpu") > 50  # this process holds torch and a model
