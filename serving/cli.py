@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         from serving.model_source import ModelSource
 
         ModelSource(uri).check()  # a bad path fails here, before Ray starts
+        from serving.local import port_taken
+
+        if port_taken(host, port):
+            print(f"error: port {port} on {host or '0.0.0.0'} is in use (another `ichigo serve`, "
+                  "or a proxy left by a killed one?); pass --port or stop it", file=sys.stderr)
+            return 2
     except IchigoError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -114,6 +114,24 @@ def test_ray_pods_set_the_serve_data_plane_env(renders):
                 assert {k: env.get(k) for k in SERVE_ENV} == SERVE_ENV, (source, c["name"])
 
 
+def test_ray_pods_reach_each_other_on_ray_serve_ports(renders):
+    """HAProxy forwards to ingress replicas on the direct-ingress range, the deployments call each
+    other on ephemeral gRPC ports, and HAProxy falls back to the head's proxy on 8500/9500: the
+    serve pods' NetworkPolicy must let all of them through, both ways."""
+    def covers(rules, port):
+        return any(r.get("port") == port or r.get("port", 0) <= port <= r.get("endPort", -1)
+                   for r in rules)
+
+    for source, objs in renders.items():
+        spec = _get(objs, "NetworkPolicy", "ichigo-serve")["spec"]
+        peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "ichigo-serve"}}}
+        ins = [r["ports"] for r in spec["ingress"] if r.get("from") == [peer]]
+        outs = [r["ports"] for r in spec["egress"] if r.get("to") == [peer]]
+        for port in (30000, 31000, 32768, 45000, 60999, 8500, 9500, 10002):
+            assert any(covers(rules, port) for rules in ins), (source, "ingress", port)
+            assert any(covers(rules, port) for rules in outs), (source, "egress", port)
+
+
 def test_follower_runs_ichigo_follow(renders):
     for source, objs in renders.items():
         c = _get(objs, "Deployment", "ichigo-follower")["spec"]["template"]["spec"]["containers"][0]

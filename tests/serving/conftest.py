@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import httpx
 import pytest
 
+from serving.local import free_port  # noqa: F401 - tests import it from here
 from tests.conftest import need_binary
 
 # small resource asks so the whole graph (2 LLM replicas for the failover test) fits on 2 cores
@@ -23,12 +23,6 @@ TEST_OVERRIDES = {"serving": {
         "ingress": {"num_cpus": 0.1, "memory_gib": 0.25,
                     "autoscaling": {"min_replicas": 1, "max_replicas": 1}},
     }}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

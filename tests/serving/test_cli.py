@@ -25,6 +25,17 @@ def test_args_and_bad_model(tmp_path, capsys):
     assert main(["--profile", "nope", "--model", str(tmp_path)]) == 2
 
 
+def test_port_in_use_fails_before_ray_starts(tiny_package, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["--model", str(tiny_package), "--host", "127.0.0.1", "--port", str(port)]) == 2
+    assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_serve_a_package_and_stop_on_sigint(tiny_package):
     port = free_port()

@@ -54,7 +54,11 @@ max-worker-port: "10999"
 - {protocol: TCP, port: 8080}
 - {protocol: TCP, port: 8265}
 - {protocol: TCP, port: 10001}
+- {protocol: TCP, port: 8500}
+- {protocol: TCP, port: 9500}
 - {protocol: TCP, port: 10002, endPort: 10999}
+- {protocol: TCP, port: 30000, endPort: 31000}
+- {protocol: TCP, port: 32768, endPort: 60999}
 - {protocol: TCP, port: 52365}
 {{- end -}}
 
