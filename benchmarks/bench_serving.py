@@ -227,7 +227,7 @@ def floor_app(sentences: int = 3):
 
 
 def floor(url: str, wav: bytes, runs: int) -> dict:
-    """p50 of the empty graph over HTTP (first turn not counted)."""
+    """The empty graph's turn times over HTTP (the first turn warms up and is not counted)."""
     from ray import serve
 
     serve.run(floor_app(), name="floor", route_prefix="/floor")

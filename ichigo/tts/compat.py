@@ -225,6 +225,13 @@ def install_shims() -> list[str]:
 def import_whisperspeech(module: str) -> types.ModuleType:
     """`import_whisperspeech("vq_stoks")` with shims in place, or a clear error saying what to install."""
     install_shims()
+    import torch
+
+    # whisperspeech's training modules (pulled in by vq_stoks and the pipeline) call
+    # torch.set_float32_matmul_precision("medium") at import: process-wide, it lets CPUs with bf16
+    # units compute fp32 matmuls in bf16, which changed greedy tokens between batched and
+    # one-at-a-time runs here; an import must not change the numerics of everything else
+    precision = torch.get_float32_matmul_precision()
     try:
         return importlib.import_module(f"whisperspeech.{module}")
     except ImportError as e:
@@ -232,3 +239,5 @@ def import_whisperspeech(module: str) -> types.ModuleType:
         raise ConfigError(
             f"whisperspeech.{module} does not import ({e}); install requirements-nodeps.txt with "
             "`pip install --no-deps -r requirements-nodeps.txt` (scripts/bootstrap.sh does)") from e
+    finally:
+        torch.set_float32_matmul_precision(precision)

@@ -23,6 +23,8 @@ def test_whisperspeech_imports_on_pinned_torch():
     assert hasattr(vq, "RQBottleneckTransformer") and pipe.Pipeline.default_speaker.shape == (192,)
     assert "torchaudio" in sys.modules and "torio" in sys.modules
     assert isinstance(installed, list)
+    # its training modules set "medium" (bf16 fp32-matmuls on CPUs that have bf16) at import
+    assert torch.get_float32_matmul_precision() == "highest"
 
 
 def test_shim_resample_and_mel_are_correct():
