@@ -39,6 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 TARGET_OVERHEAD = 0.15
 
 
+def p50_ms(xs: list[float]) -> float:
+    return 1000 * statistics.median(xs) if xs else float("nan")
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
@@ -137,7 +141,6 @@ def steps(inp: dict, http: dict) -> None:
     """Where the HTTP turn's time goes: each step's finish time (p50, ms from the start of the
     turn) in-process, at the ingress replica (from the request's arrival there) and at the
     client; the differences between consecutive rows are the hops."""
-    med = lambda xs: 1000 * statistics.median(xs) if xs else float("nan")  # noqa: E731
     rows = [("request body read", None, "ingress:body", None),
             ("audio encoded", "encoded", "ingress:encoded", None),
             ("LLM stream open", None, "ingress:llm_start", None),
@@ -146,7 +149,7 @@ def steps(inp: dict, http: dict) -> None:
             ("last audio", "e2e", "ingress:last_audio", "e2e")]
     print(f"{'step done (p50 ms)':<20}{'in-process':>12}{'at ingress':>12}{'at client':>11}")
     for name, ki, kh, kc in rows:
-        cells = [med(inp[ki]) if ki else None, med(http.get(kh, [])), med(http[kc]) if kc else None]
+        cells = [p50_ms(inp[ki]) if ki else None, p50_ms(http.get(kh, [])), p50_ms(http[kc]) if kc else None]
         print(f"{name:<20}" + "".join(f"{'-' if c is None else f'{c:.1f}':>{w}}"
                                       for c, w in zip(cells, (12, 12, 11))))
 
@@ -383,12 +386,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{'OK' if over <= TARGET_OVERHEAD else 'OVER'}\n")
         steps(inp_t, http_t)
         base = floor(url, wav, args.runs)
-        med = lambda xs: 1000 * statistics.median(xs)  # noqa: E731
-        added = med(http_t["e2e"]) - med(inp_t["e2e"])
+        added, least = p50_ms(http_t["e2e"]) - p50_ms(inp_t["e2e"]), p50_ms(base["e2e"])
         print(f"\nRay Serve floor (the same hops, no model work) over HTTP, p50: end-to-end "
-              f"{med(base['e2e']):.1f} ms, first text {med(base['ttft']):.1f} ms; this graph added "
-              f"{added:.1f} ms end to end, so {added - med(base['e2e']):+.1f} ms beyond the floor. "
-              f"The {TARGET_OVERHEAD:.0%} target holds for turns of {med(base['e2e']) / TARGET_OVERHEAD:.0f} "
+              f"{least:.1f} ms, first text {p50_ms(base['ttft']):.1f} ms; this graph added "
+              f"{added:.1f} ms end to end, so {added - least:+.1f} ms beyond the floor. "
+              f"The {TARGET_OVERHEAD:.0%} target holds for turns of {least / TARGET_OVERHEAD:.0f} "
               "ms or more in-process.")
         if args.text_only:
             inp_t, http_t, _ = latency(inp, url, wav, args.runs, speak=False)

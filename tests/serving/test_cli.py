@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from serving.cli import main, parse_args
+from serving.local import free_port
 from tests.conftest import REPO
-from tests.serving.conftest import free_port
 
 
 def test_args_and_bad_model(tmp_path, capsys):
