@@ -151,8 +151,82 @@ class TrainingConfig(Section):
         return self
 
 
+BENCHMARK_FORMATS = {
+    "mmlu": ("csv", "parquet"),  # MMLU's dev/val/test CSV layout, or HF parquet (choices list)
+    "speech_qa": ("jsonl", "parquet"),  # AudioBench-style: audio or text to speak, reference
+    "asr_test": ("librispeech", "mls", "commonvoice", "parquet"),  # via ichigo.data.sources
+    "mc": ("jsonl", "parquet", "csv"),  # GPQA-shaped multiple choice
+    "exact": ("jsonl", "parquet"),  # GSM8K-shaped: the final answer after "####"
+}
+TEXT_BENCHMARK_KINDS = ("mmlu", "mc", "exact")  # scored on the base and after every stage
+
+
+class BenchmarkSpec(Section):
+    """One benchmark, declared like a data source (see ichigo.eval.benchmarks)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    kind: Literal["mmlu", "speech_qa", "asr_test", "mc", "exact"]
+    format: str
+    # local path or s3:// (ichigo.storage); "world://" is the embedded fact bank written as
+    # benchmark files at eval time (ichigo.eval.benchmarks.world_files)
+    uri: str
+    split: str = "test"
+    limit: int | None = Field(None, ge=1)  # first N items (deterministic)
+    shots: int | None = Field(None, ge=0)  # None: 5 for mmlu (MMLU's protocol), 0 otherwise
+    max_new_tokens: int | None = Field(None, ge=1)  # answer budget; None: the kind's default
+    # kind-specific: mmlu/mc "format" (letter|cloze|chat); speech_qa "voices" (comma list);
+    # asr_test "language"; "held_out_check" (fail|report) overrides eval.held_out_check
+    options: dict[str, str | int | float | bool] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> "BenchmarkSpec":
+        allowed = BENCHMARK_FORMATS[self.kind]
+        if self.format not in allowed:
+            raise ValueError(f"benchmark {self.name!r}: format {self.format!r} is not one of "
+                             f"{', '.join(allowed)} for kind {self.kind!r}")
+        fmt = self.options.get("format")
+        if fmt is not None and fmt not in ("letter", "cloze", "chat"):
+            raise ValueError(f"benchmark {self.name!r}: options.format must be letter, cloze or chat")
+        check = self.options.get("held_out_check")
+        if check is not None and check not in ("fail", "report"):
+            raise ValueError(f"benchmark {self.name!r}: options.held_out_check must be fail or report")
+        return self
+
+    @property
+    def num_shots(self) -> int:
+        return self.shots if self.shots is not None else (5 if self.kind == "mmlu" else 0)
+
+    @property
+    def is_text(self) -> bool:
+        return self.kind in TEXT_BENCHMARK_KINDS
+
+
+class JudgeConfig(Section):
+    """The speech-QA judge: an OpenAI-compatible endpoint (AudioBench's 0-5 rubric), or, without
+    `base_url`, the offline rule scorer. The API key is never in the profile: it is read from
+    the env var `api_key_env`, else from the mounted Secret file `api_key_file`."""
+
+    base_url: str | None = None  # e.g. http://judge.ichigo.svc:8000/v1
+    model: str = "judge"
+    api_key_env: str = "ICHIGO_JUDGE_API_KEY"
+    api_key_file: str | None = "/var/run/secrets/ichigo-judge/api_key"
+    timeout_s: float = Field(60.0, gt=0)
+    max_attempts: int = Field(4, ge=1)  # per item, for timeouts, 5xx and unparseable replies
+    concurrency: int = Field(4, ge=1)  # requests in flight at once
+    max_tokens: int = Field(256, ge=8)  # the judge's own reply budget
+    # an unreachable judge fails the eval step unless this allows the offline scorer instead
+    offline_fallback: bool = False
+
+
+def _default_benchmarks() -> list[BenchmarkSpec]:
+    # the embedded world's fact bank, written as an MMLU CSV set and a speech_qa set
+    return [BenchmarkSpec(name="world_mmlu", kind="mmlu", format="csv", uri="world://mmlu", limit=200),
+            BenchmarkSpec(name="world_speech_qa", kind="speech_qa", format="parquet",
+                          uri="world://speech_qa", max_new_tokens=24)]
+
+
 class EvalConfig(Section):
-    """Thresholds the gate applies (see ichigo.eval.gate)."""
+    """Benchmarks, the judge, and the thresholds the gate applies (see ichigo.eval.gate)."""
 
     max_text_retention_drop: float = Field(0.25, ge=0, le=1)  # relative to the base model
     min_speech_qa_score: float = Field(1.0, ge=0, le=5)  # judge scale 0-5
@@ -161,25 +235,34 @@ class EvalConfig(Section):
     max_false_refusal: float = Field(0.3, ge=0, le=1)
     max_first_token_p95_ms: float = Field(2000.0, gt=0)
     max_regression_vs_champion: float = Field(0.1, ge=0, le=1)
-    judge_endpoint: str | None = None  # OpenAI-compatible; None: the offline scorer
-    num_mmlu_shots: int = Field(3, ge=0)
+    # The gate's text_retention_* come from the first mmlu benchmark, speech_qa_* from the first
+    # speech_qa benchmark and wer/cer from the first asr_test one (else the held-out eval set).
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=_default_benchmarks)
+    judge: JudgeConfig = JudgeConfig()
     # "letter": MMLU's lettered options; "cloze": each option's text scored without showing the
     # options, for models too small to have learnt the lettered format; "chat": the cloze form
-    # asked and answered in the chat template (see eval.text_retention)
+    # asked and answered in the chat template (see eval.text_retention). Per benchmark:
+    # options.format.
     mmlu_format: Literal["letter", "cloze", "chat"] = "letter"
-    max_new_tokens: int = Field(24, ge=1)
-    # added for ichigo.eval: judge client, data sources, item caps, latency protocol
-    judge_model: str = "judge"  # model name sent to the judge endpoint
-    judge_timeout_s: float = Field(60.0, gt=0)
-    judge_max_attempts: int = Field(4, ge=1)  # per item, for timeouts, 5xx and unparseable replies
-    judge_concurrency: int = Field(4, ge=1)  # judge requests in flight at once
-    mmlu_source: str | None = None  # JSONL/Parquet (local or s3://); None: the embedded set
-    max_mmlu_items: int | None = Field(200, ge=1)
+    max_new_tokens: int = Field(24, ge=1)  # replies of the non-benchmark probes (refusal, ASR)
+    # eval items sharing a question text with training rows: "fail" the step, or "report" only
+    held_out_check: Literal["fail", "report"] = "fail"
     max_items: int | None = Field(None, ge=1)  # cap per speech metric (None: the whole eval set)
     latency_runs: int = Field(10, ge=1)  # the paper: 10 runs on 1-5 s utterances
     latency_warmup: int = Field(2, ge=0)
     batch_size: int = Field(32, ge=1)  # prompts decoded together (text retention, replies)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> "EvalConfig":
+        names = [b.name for b in self.benchmarks]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"benchmark names must be unique; repeated: {dup}")
+        return self
+
+    def first(self, kind: str) -> BenchmarkSpec | None:
+        return next((b for b in self.benchmarks if b.kind == kind), None)
 
 
 class RegistryConfig(Section):

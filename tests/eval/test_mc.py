@@ -10,7 +10,7 @@ from moto import mock_aws
 from ichigo.data import world
 from ichigo.errors import InputError
 from ichigo.eval.mc import MCItem, format_item, k_shot_prompt, load_mc_source
-from ichigo.eval.mmlu_embedded import embedded_mc_set
+from tests.eval.eval_helpers import embedded_mc_set
 
 ROWS = [
     {"question": "2+2?", "choices": ["3", "4", "5", "6"], "answer": 1, "split": "dev"},
