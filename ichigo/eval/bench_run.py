@@ -41,6 +41,14 @@ def budget(spec: BenchmarkSpec, cfg: EvalConfig) -> int:
     return spec.max_new_tokens or DEFAULT_BUDGET.get(spec.kind, cfg.max_new_tokens)
 
 
+def macro_accuracy(subjects: list[str], correct: list[bool]) -> tuple[float, int]:
+    """MMLU's macro average: the mean of per-subject accuracies (and the number of subjects)."""
+    by: dict[str, list[bool]] = {}
+    for s, c in zip(subjects, correct):
+        by.setdefault(s or "(none)", []).append(c)
+    return sum(sum(v) / len(v) for v in by.values()) / len(by), len(by)
+
+
 def run_mc(model, tokenizer, bench: LoadedBenchmark, cfg: EvalConfig, cache=None, desc: str = "") -> BenchResult:
     from ichigo.eval.text_retention import text_retention
 
@@ -49,13 +57,10 @@ def run_mc(model, tokenizer, bench: LoadedBenchmark, cfg: EvalConfig, cache=None
     tr = text_retention(model, tokenizer, mcset.items, mcset.shots, spec.num_shots, cfg.batch_size, cache,
                         desc=desc or spec.name, fmt=fmt)
     correct = sum(p["correct"] for p in tr.predictions)
-    by_subject: dict[str, list[bool]] = {}
-    for it, p in zip(mcset.items, tr.predictions):
-        by_subject.setdefault(it.subject or "(none)", []).append(bool(p["correct"]))
-    macro = sum(sum(v) / len(v) for v in by_subject.values()) / len(by_subject)
+    macro, subjects = macro_accuracy([it.subject for it in mcset.items], [bool(p["correct"]) for p in tr.predictions])
     lo, hi = wilson(correct, tr.n)
     return BenchResult(spec.name, spec.kind, "accuracy", tr.n, tr.accuracy, lo, hi,
-                       {"macro_accuracy": macro, "subjects": len(by_subject), "shots": spec.num_shots,
+                       {"macro_accuracy": macro, "subjects": subjects, "shots": spec.num_shots,
                         "format": fmt, "notes": list(mcset.notes)}, tr.predictions)
 
 

@@ -74,7 +74,7 @@ def _answer_index(raw, choices: list[str], where: str) -> int:
 def parse_rows(rows: list[dict], source: str) -> list[tuple[MCItem, str]]:
     """Rows -> (item, split). Every problem names the row and the field to fix."""
     out = []
-    for i, r in enumerate(rows):
+    for i, r in enumerate(rows, 1):  # row numbers as a person counts them
         where = f"{source} row {i}"
         missing = [k for k in ("question", "choices", "answer") if k not in r or r[k] is None]
         if missing:

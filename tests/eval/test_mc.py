@@ -76,7 +76,7 @@ def test_s3_source(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("row,msg", [
-    ({"question": "q", "choices": ["a", "b"]}, r"row 0: missing \['answer'\]"),
+    ({"question": "q", "choices": ["a", "b"]}, r"row 1: missing \['answer'\]"),
     ({"question": "q", "choices": ["a"], "answer": 0}, "2-4 strings"),
     ({"question": "q", "choices": ["a", "b", "c", "d", "e"], "answer": 0}, "2-4 strings"),
     ({"question": "q", "choices": ["a", "b"], "answer": 5}, "outside the 2 choices"),

@@ -53,7 +53,7 @@ def is_correct(reply: str, target: str) -> bool:
 def load_exact(spec: BenchmarkSpec, root: Path) -> list[ExactItem]:
     items = []
     for path in data_files(root, SUFFIX[spec.format], spec.split if root.is_dir() else None):
-        for n, row in enumerate(read_rows(path)):
+        for n, row in enumerate(read_rows(path), 1):
             where = f"{path} row {n}"
             question = str(get(row, ("question", "problem"), where)).strip()
             answer = str(get(row, ("answer", "solution"), where))

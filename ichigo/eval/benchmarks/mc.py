@@ -31,7 +31,7 @@ def load_mc(spec: BenchmarkSpec, root: Path, seed: int = 0) -> MCSet:
     for path in data_files(root, SUFFIX[spec.format], spec.split if root.is_dir() else None):
         rows = read_rows(path)
         if rows and "Correct Answer" in rows[0]:
-            rows = [_gpqa_row(r, f"{path} row {n}", seed) for n, r in enumerate(rows)]
+            rows = [_gpqa_row(r, f"{path} row {n}", seed) for n, r in enumerate(rows, 1)]
         for it, split in parse_rows(rows, str(path)):
             (shots if split == "dev" else items).append(it)
     if not items and shots:

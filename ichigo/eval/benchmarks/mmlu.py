@@ -78,7 +78,7 @@ def _answer_index(raw, n: int, where: str) -> int:
 def read_parquet_split(root: Path, split: str) -> list[MCItem]:
     items = []
     for path in data_files(root, (".parquet",), split):
-        for n, row in enumerate(read_rows(path)):
+        for n, row in enumerate(read_rows(path), 1):
             where = f"{path} row {n}"
             question = str(get(row, ("question",), where)).strip()
             choices = get(row, ("choices",), where)

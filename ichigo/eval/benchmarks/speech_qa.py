@@ -65,7 +65,7 @@ def _codes(raw, where: str) -> tuple[int, ...] | None:
 def load_speech_qa(spec: BenchmarkSpec, root: Path) -> list[SpeechQAItem]:
     items = []
     for path in data_files(root, SUFFIX[spec.format], spec.split if root.is_dir() else None):
-        for n, row in enumerate(read_rows(path)):
+        for n, row in enumerate(read_rows(path), 1):
             where = f"{path} row {n}"
             raw = get(row, AUDIO_FIELDS, where, required=False)
             text = str(get(row, TEXT_FIELDS, where, required=False) or "").strip()
