@@ -17,7 +17,10 @@ from ichigo.eval.judge import JudgeError
 from ichigo.eval.report import write_report
 from ichigo.eval.run import METRIC_NAMES, evaluate_model
 
-TEST_EVAL = {"max_mmlu_items": 16, "num_mmlu_shots": 0, "latency_runs": 3, "latency_warmup": 1}
+TEST_EVAL = {"latency_runs": 3, "latency_warmup": 1, "benchmarks": [
+    {"name": "world_mmlu", "kind": "mmlu", "format": "csv", "uri": "world://mmlu", "shots": 0, "limit": 16},
+    {"name": "world_speech_qa", "kind": "speech_qa", "format": "parquet", "uri": "world://speech_qa",
+     "max_new_tokens": 24}]}
 
 
 def profile(**eval_overrides):
@@ -46,9 +49,14 @@ def test_healthy_model_metrics_and_files(healthy_metrics):
     assert json.loads(healthy_metrics.metrics_path.read_text()) == m
     preds = [json.loads(line) for line in healthy_metrics.predictions_path.read_text().splitlines()]
     kinds = {p["metric"] for p in preds}
-    assert kinds == {"text_retention", "text_retention_base", "speech_qa", "asr", "inaudible_random",
-                     "inaudible_noise", "latency"}
-    qa = [p for p in preds if p["metric"] == "speech_qa"]
+    assert kinds == {"bench/world_mmlu", "bench/world_mmlu/base", "bench/world_speech_qa", "asr",
+                     "inaudible_random", "inaudible_noise", "latency"}
+    rows = {b["name"]: b for b in healthy_metrics.benchmarks}
+    assert rows["world_mmlu"]["n"] == 16 and rows["world_speech_qa"]["n"] == 16
+    assert rows["world_speech_qa"]["extra"]["judge"] == "offline scorer"
+    assert rows["world_mmlu"]["ci_low"] <= rows["world_mmlu"]["score"] <= rows["world_mmlu"]["ci_high"]
+    assert m["bench/world_speech_qa/score"] == m["speech_qa_score"]
+    qa = [p for p in preds if p["metric"] == "bench/world_speech_qa"]
     assert len(qa) == 16 and all({"prediction", "reference", "score", "judge"} <= set(p) for p in qa)
     assert decide(m, profile().eval).passed
 
@@ -129,8 +137,21 @@ def test_bad_model_and_tokenizer_paths(tiny_llm_dir, eval_set, tmp_path):
 
 
 def test_unreachable_judge_stops_the_evaluation(tiny_llm_dir, eval_set, tmp_path):
-    p = profile(judge_endpoint="http://127.0.0.1:9/v1", judge_timeout_s=0.2, judge_max_attempts=1)
-    with pytest.raises(JudgeError, match="no usable score"):
+    p = profile(judge={"base_url": "http://127.0.0.1:9/v1", "timeout_s": 0.2, "max_attempts": 1})
+    with pytest.raises(JudgeError, match="judge http://127.0.0.1:9/v1/chat/completions gave no usable score"):
         evaluate_model(p, tiny_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"], tmp_path / "o",
                        max_items=2)
     assert not (tmp_path / "o" / "metrics.json").exists()  # never a silent pass
+
+
+def test_unreachable_judge_with_offline_fallback_says_so(tiny_llm_dir, eval_set, tmp_path):
+    p = profile(judge={"base_url": "http://127.0.0.1:9/v1", "timeout_s": 0.2, "max_attempts": 1,
+                       "offline_fallback": True}, latency_runs=1, latency_warmup=0)
+    res = evaluate_model(p, tiny_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"], tmp_path / "o",
+                         max_items=2)
+    assert any("judge unreachable, offline scorer used" in n and "127.0.0.1:9" in n for n in res.notes)
+    row = next(b for b in res.benchmarks if b["name"] == "world_speech_qa")
+    assert row["extra"]["judge"].startswith("offline scorer (fallback: http://127.0.0.1:9")
+    saved = json.loads((tmp_path / "o" / "benchmarks.json").read_text())
+    assert saved["judge"].startswith("offline scorer (fallback") and saved["notes"] == res.notes
+    assert res.metrics["n_speech_qa"] == 2 and res.metrics["bench/world_mmlu/n"] == 16
