@@ -8,8 +8,9 @@ def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
              prepared: dsl.Input[dsl.Model], stages: dsl.Input[dsl.Dataset],
              tokenizer: dsl.Input[dsl.Model], evaluation: dsl.Output[dsl.Artifact],
              metrics: dsl.Output[dsl.Metrics]):
-    """Text retention, speech QA, ASR, inaudible refusal and first-token latency of the candidate,
-    and of the untrained model (base + sound tokens) for comparison."""
+    """The declared benchmarks (text retention, speech QA, ASR), inaudible refusal and first-token
+    latency of the candidate, and of the untrained model (base + sound tokens) for comparison.
+    Fails first when a benchmark repeats a training question (eval.held_out_check)."""
     import json
     from pathlib import Path
 
@@ -28,7 +29,11 @@ def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
         # (base + new rows) scores text exactly like the base, so it needs no second base pass
         for name, llm, base in (("candidate", model_dir(candidate.path), base_dir if base_dir.is_dir() else None),
                                 ("untrained", model_dir(prepared.path), None)):
-            res[name] = evaluate_model(profile, llm, eval_dir, tok_file, out / name, base_llm_dir=base).metrics
+            r = evaluate_model(profile, llm, eval_dir, tok_file, out / name, base_llm_dir=base,
+                               train_dir=stages.path if name == "candidate" else None)
+            res[name] = r.metrics
+            if name == "candidate":
+                res["benchmarks"], res["notes"] = r.benchmarks, r.notes
         return res
 
     summary = run_step("evaluate", profile.eval.model_dump(),
@@ -38,3 +43,23 @@ def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
         if isinstance(v, (int, float)):
             metrics.log_metric(k, float(v))
     Path(evaluation.path, "metrics.json").write_text(json.dumps(summary, indent=2))
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def evaluate_text(profile_json: str, cache_dir: str, stage: str, model: dsl.Input[dsl.Model],
+                  text_eval: dsl.Output[dsl.Artifact]):
+    """The text benchmarks (mmlu, mc, exact) of one stage's output: a point of the retention
+    curve (the paper's Table 3). Light: log-likelihood scoring, no speech."""
+    import json
+    from pathlib import Path
+
+    from components.runtime import model_dir, profile_from_json
+    from ichigo.cache import run_step
+    from ichigo.eval.run import text_curve_point
+
+    profile = profile_from_json(profile_json)
+    summary = run_step(f"evaluate_text_{stage}", profile.eval.model_dump(), {"model": model.path}, text_eval.path,
+                       lambda out: {"stage": stage,
+                                    "benchmarks": text_curve_point(profile, model_dir(model.path), out, stage)},
+                       cache_dir or None)
+    Path(text_eval.path, "text.json").write_text(json.dumps(summary, indent=2))

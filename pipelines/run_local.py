@@ -80,6 +80,21 @@ def untrained_lines(candidate: dict, untrained: dict | None) -> list[str]:
     return lines
 
 
+def benchmark_lines(s: dict) -> list[str]:
+    """One line per benchmark (items, score, 95% interval), the judge, and the retention curve."""
+    lines = []
+    if s.get("benchmarks"):
+        lines.append(f"Benchmarks (speech-QA judge: {s.get('judge') or '-'}):")
+        for b in s["benchmarks"]:
+            lines.append(f"  {b['name']:<24} {b['metric']:<10} n={b['n']:<6} {b['score']:.3f}  "
+                         f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]")
+    for name, row in (s.get("retention_curve") or {}).items():
+        pts = "  ".join(f"{k} {v:.3f}" for k, v in row.items())
+        lines.append(f"  retention {name}: {pts}")
+    lines += [f"  note: {n}" for n in s.get("eval_notes") or []]
+    return lines
+
+
 def format_summary(run: LocalRun, profile: Profile) -> str:
     s = run.summary
     lines = ["", "=" * 72, f"Ichigo pipeline ({profile.name} profile) finished in {run.seconds / 60:.1f} min", "=" * 72,
@@ -93,6 +108,7 @@ def format_summary(run: LocalRun, profile: Profile) -> str:
         val, thr = c.get("value"), c.get("threshold")
         fmt = (lambda x: f"{x:.4g}" if isinstance(x, (int, float)) else str(x))
         lines.append(f"  [{mark}] {c.get('name'):<32} {fmt(val):>10} {c.get('op', '')} {fmt(thr)}")
+    lines += benchmark_lines(s)
     lines += untrained_lines(s.get("metrics") or {}, s.get("untrained"))
     if s.get("registered"):
         lines.append(f"Registered: {s['model']} version {s['version']} (alias '{s['alias']}')  {s.get('uri', '')}")
