@@ -12,7 +12,7 @@ from ichigo.config.sections import BenchmarkSpec
 from ichigo.errors import InputError
 from ichigo.eval.benchmarks.files import data_files, field as get, non_empty, read_rows
 from ichigo.eval.benchmarks.mmlu import MCSet
-from ichigo.eval.mc import MCItem, parse_rows
+from ichigo.eval.mc import parse_rows
 
 SUFFIX = {"jsonl": (".jsonl",), "parquet": (".parquet",), "csv": (".csv",)}
 
