@@ -35,6 +35,16 @@ def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False) -> dsl.Pipeline
     return task
 
 
+def _judge_secret(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """The LLM judge's API key (eval.judge.api_key_env), from an optional Secret: a judge inside
+    the cluster may need none, and the key never goes into the profile."""
+    from kfp import kubernetes
+
+    kubernetes.use_secret_as_env(task, secret_name="ichigo-judge", optional=True,
+                                 secret_key_to_env={"api_key": "ICHIGO_JUDGE_API_KEY"})
+    return task
+
+
 @dsl.pipeline(name=PIPELINE_NAME,
               description="Ichigo early-fusion speech LLM: data synthesis, 3-stage training, "
                           "evaluation gate, MLflow registration")
@@ -66,6 +76,7 @@ def ichigo_pipeline(profile_json: str, cache_dir: str = "", run_label: str = "")
              text_stage2=text_evals[1].outputs["text_eval"]).set_display_name("gate")
     for task in (prep, corpus, tok, codes, data, *trained, *text_evals, ev, g):
         _cluster_settings(task)
+    _judge_secret(ev)
     with dsl.If(g.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
         reg = register(profile_json=profile_json, run_label=run_label, candidate=model,
                        tokenizer=tok.outputs["tokenizer"], stages=data.outputs["stages"],
