@@ -155,3 +155,48 @@ def test_unreachable_judge_with_offline_fallback_says_so(tiny_llm_dir, eval_set,
     saved = json.loads((tmp_path / "o" / "benchmarks.json").read_text())
     assert saved["judge"].startswith("offline scorer (fallback") and saved["notes"] == res.notes
     assert res.metrics["n_speech_qa"] == 2 and res.metrics["bench/world_mmlu/n"] == 16
+
+
+def test_declared_speech_qa_benchmark_with_a_flaky_judge(tiny_llm_dir, eval_set, tmp_path):
+    """A speech_qa benchmark from files (audio paths, AudioBench-style instruction) judged by a
+    local OpenAI-compatible server that answers garbage after its first verdict: the first item
+    is rated, the second retried then counted as unparseable; the row, metrics and report agree."""
+    from tests.eval.eval_helpers import JudgeServer
+
+    d = tmp_path / "sqa"
+    d.mkdir()
+    rows = []
+    for it in eval_set["qa"][:2]:
+        (d / f"{it.id}.wav").write_bytes(it.audio_wav)
+        rows.append({"id": it.id, "audio": f"{it.id}.wav", "instruction": "Answer briefly.", "answer": it.answer})
+    (d / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    server = JudgeServer()
+    server.script = ["ok", "garbage"]
+    try:
+        p = profile(latency_runs=1, latency_warmup=0,
+                    judge={"base_url": server.url, "model": "judge-70b", "max_attempts": 2, "concurrency": 1,
+                           "api_key_file": None},
+                    benchmarks=[{"name": "mmlu4", "kind": "mmlu", "format": "csv", "uri": "world://mmlu",
+                                 "shots": 0, "limit": 4},
+                                {"name": "hermes", "kind": "speech_qa", "format": "jsonl", "uri": str(d),
+                                 "max_new_tokens": 6}])
+        res = evaluate_model(p, tiny_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"], tmp_path / "o",
+                             max_items=2)
+    finally:
+        server.close()
+    assert len(server.requests) == 3  # 1 rated + 2 garbage attempts
+    assert "Answer briefly." in server.requests[0]["body"]["messages"][-1]["content"]
+    m = res.metrics
+    assert m["speech_qa_score"] == 2.0 and m["judge_unparseable"] == 1 and m["n_speech_qa"] == 2
+    row = next(b for b in res.benchmarks if b["name"] == "hermes")
+    assert row["extra"]["judge"] == "llm:judge-70b" and row["extra"]["unparseable_verdicts"] == 1
+    assert m["bench/mmlu4/n"] == 4 and "text_retention_acc" in m
+
+
+def test_text_curve_point_scores_only_text_benchmarks(tiny_llm_dir, tmp_path):
+    from ichigo.eval.run import text_curve_point
+    p = profile()
+    point = text_curve_point(p, tiny_llm_dir, tmp_path / "o", "stage1")
+    assert set(point) == {"world_mmlu"} and point["world_mmlu"]["n"] == 16
+    assert 0 <= point["world_mmlu"]["ci_low"] <= point["world_mmlu"]["score"] <= point["world_mmlu"]["ci_high"] <= 1
+    assert text_curve_point(profile(benchmarks=[]), tiny_llm_dir, tmp_path / "o2", "stage1") == {}
