@@ -22,6 +22,6 @@ def embedded_mc_set(n_items: int, num_shots: int, seed: int = 0) -> tuple[list[M
     items = []
     for i, f in enumerate(chosen):
         options, idx = world.answer_choices(f, facts, rng)
-        items.append(MCItem(id=f"world-{f.kind}-{f.subject}", question=f"{f.question()}?",
+        items.append(MCItem(id=f"world-{f.kind}-{f.subject}", question=f.question(),
                             choices=tuple(options), answer=idx))
     return items[:num_shots], items[num_shots:]
