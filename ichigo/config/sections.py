@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_serializer, model_validator
 
 from ichigo.config.base import Section
-from ichigo.config.recipe import STAGES, Stage, build_recipe_config
+from ichigo.config.recipe import STAGES, RecipeConfig, Stage, build_recipe_config
 
 
 class BaseModelConfig(Section):
@@ -136,8 +136,9 @@ class TrainingConfig(Section):
     def world_size(self) -> int:
         return self.nodes * self.procs_per_node
 
-    def recipe_config(self, stage: str, model_dir: str, data_dir: str, output_dir: str):
-        """The validated recipe config of `stage` (ichigo.config.recipe.RecipeConfig)."""
+    def recipe_config(self, stage: str, model_dir: str, data_dir: str, output_dir: str) -> RecipeConfig:
+        """The validated recipe config of `stage`: the recipe's defaults, these launch settings,
+        then the stage's own keys (raises ValueError naming the profile field)."""
         return build_recipe_config(stage, self.model_dump(exclude={"stages"}),
                                    self.stages[stage].model_dump(),
                                    {"model_dir": model_dir, "data_dir": data_dir, "output_dir": output_dir},
