@@ -27,7 +27,7 @@ from typing import Iterator, TextIO
 
 # per function: the metadata keys worth a place on the step line (in this order)
 KEY_NUMBERS: dict[str, tuple[str, ...]] = {
-    "prepare_model": ("vocab_size",),
+    "prepare_model": ("parameters", "vocab_size", "final_loss"),
     "synthesize_speech": ("num_utterances", "audio_hours"),
     "fit_speech_tokenizer": ("backend",),
     "tokenize_speech": ("num_tokenized", "total_tokens"),
@@ -76,8 +76,8 @@ def _outputs(executor_input: dict) -> tuple[dict, dict]:
 def _fmt(v) -> str:
     if isinstance(v, bool):
         return str(v).lower()
-    if isinstance(v, float):
-        return f"{v:.4g}"
+    if isinstance(v, float):  # KFP metadata turns every number into a float
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
     return str(v)
 
 

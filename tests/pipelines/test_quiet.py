@@ -55,4 +55,5 @@ def test_step_line_reads_gate_and_register_outputs():
     reg = step_line("register", "register", 2.0, {}, {"Output": json.dumps(
         {"registered": True, "model": "m", "version": "3", "alias": "challenger", "checks": []})}, True)
     assert "version=3" in reg and "alias=challenger" in reg
-    assert " cached " in step_line("prepare_model", "prepare_model", 0.1, {"cached": True, "vocab_size": 9}, {}, True)
+    line = step_line("prepare_model", "prepare_model", 0.1, {"cached": True, "vocab_size": 1033.0}, {}, True)
+    assert " cached " in line and "vocab_size=1033" in line
