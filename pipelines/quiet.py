@@ -8,7 +8,7 @@ While a step runs on a terminal, its latest progress-bar refresh is shown on one
 there is only ever one bar. Everything else the orchestrating process prints (kfp's own logging,
 warnings) goes to `<workdir>/logs/pipeline.log`.
 
-`ichigo run --verbose` keeps kfp's stream as it is.
+`ichigo run --verbose` keeps kfp's stream as it is (pipelines.run_local does not install this).
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True, ver
     import contextlib
     import warnings
 
-    from ichigo.console import VERBOSE_ENV
     from pipelines.quiet import StepConsole
 
     from kfp import local
@@ -44,8 +43,6 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True, ver
     profile = with_workdir(profile, wd)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    if verbose:  # the step processes inherit it: trainer output is echoed, not only logged
-        os.environ[VERBOSE_ENV] = "1"
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(wd / "kfp"),
                raise_on_error=True)
     label = time.strftime("local-%Y%m%d-%H%M%S")

@@ -2,7 +2,7 @@
 
 Idempotent (a finished output dir is returned as is) and resumable (a killed or preempted run
 continues from its newest checkpoint: the recipe finds it). The trainer's output goes to
-`out/train.log`; with ICHIGO_VERBOSE=1 it is echoed too.
+`out/train.log` and is echoed to stderr (`ichigo run` files that under WORKDIR/logs).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from tqdm import tqdm
 
 from ichigo.artifacts import TRAIN_METRICS_FILE, read_stage_result
 from ichigo.config.recipe import RecipeConfig
-from ichigo.console import verbose
 from ichigo.errors import ConfigError
 from ichigo.training.backends.follow import MetricsTail, StepFollower
 from ichigo.training.backends.job import StageJob
@@ -74,7 +73,6 @@ def run(job: StageJob, env: dict | None = None, progress: Progress | None = None
            "-m", "ichigo.training.recipe", "--config", str(cfg_path)]
     penv = {**os.environ, **(env or {})}
     penv.setdefault("PYTHONUNBUFFERED", "1")
-    echo = verbose()
     t0 = time.time()
     tail: deque[str] = deque(maxlen=40)
     log_file = open(out / LOG_FILE, "a")
@@ -86,7 +84,7 @@ def run(job: StageJob, env: dict | None = None, progress: Progress | None = None
         for line in proc.stdout:  # type: ignore[union-attr]
             tail.append(line.rstrip())
             log_file.write(line)
-            if echo and not line.startswith("tokenize:"):
+            if not line.startswith("tokenize:"):
                 tqdm.write(line.rstrip(), file=sys.stderr)
 
     reader = threading.Thread(target=pump, daemon=True)
