@@ -10,10 +10,10 @@ def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
              metrics: dsl.Output[dsl.Metrics]):
     """Text retention, speech QA, ASR, inaudible refusal and first-token latency of the candidate,
     and of the untrained model (base + sound tokens) for comparison."""
-    import json
     from pathlib import Path
 
     from components.runtime import model_dir, profile_from_json, step_summary
+    from ichigo.artifacts import Evaluation, write_evaluation
     from ichigo.cache import run_step
     from ichigo.eval.run import evaluate_model
 
@@ -34,7 +34,8 @@ def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
     summary = run_step("evaluate", profile.eval.model_dump(),
                        {"candidate": candidate.path, "prepared": prepared.path, "stages": stages.path,
                         "tokenizer": tokenizer.path}, evaluation.path, run, cache_dir or None)
-    for k, v in summary["candidate"].items():
-        if isinstance(v, (int, float)):
-            metrics.log_metric(k, float(v))
-    Path(evaluation.path, "metrics.json").write_text(json.dumps(summary, indent=2))
+    ev = Evaluation(candidate=summary["candidate"], untrained=summary.get("untrained"))
+    for k, v in ev.numeric().items():
+        metrics.log_metric(k, v)
+    write_evaluation(evaluation.path, ev)
+    evaluation.metadata["cached"] = bool(summary.get("cached"))
