@@ -11,10 +11,10 @@ def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
     """The declared benchmarks (text retention, speech QA, ASR), inaudible refusal and first-token
     latency of the candidate, and of the untrained model (base + sound tokens) for comparison.
     Fails first when a benchmark repeats a training question (eval.held_out_check)."""
-    import json
     from pathlib import Path
 
     from components.runtime import model_dir, profile_from_json, step_summary
+    from ichigo.artifacts import Evaluation, write_evaluation
     from ichigo.cache import run_step
     from ichigo.eval.run import evaluate_model
 
@@ -39,10 +39,12 @@ def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
     summary = run_step("evaluate", profile.eval.model_dump(),
                        {"candidate": candidate.path, "prepared": prepared.path, "stages": stages.path,
                         "tokenizer": tokenizer.path}, evaluation.path, run, cache_dir or None)
-    for k, v in summary["candidate"].items():
-        if isinstance(v, (int, float)):
-            metrics.log_metric(k, float(v))
-    Path(evaluation.path, "metrics.json").write_text(json.dumps(summary, indent=2))
+    ev = Evaluation(candidate=summary["candidate"], untrained=summary.get("untrained"),
+                    benchmarks=summary.get("benchmarks") or [], notes=summary.get("notes") or [])
+    for k, v in ev.numeric().items():
+        metrics.log_metric(k, v)
+    write_evaluation(evaluation.path, ev)
+    evaluation.metadata["cached"] = bool(summary.get("cached"))
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -50,16 +52,14 @@ def evaluate_text(profile_json: str, cache_dir: str, stage: str, model: dsl.Inpu
                   text_eval: dsl.Output[dsl.Artifact]):
     """The text benchmarks (mmlu, mc, exact) of one stage's output: a point of the retention
     curve (the paper's Table 3). Light: log-likelihood scoring, no speech."""
-    import json
-    from pathlib import Path
-
     from components.runtime import model_dir, profile_from_json
+    from ichigo.artifacts import write_text_eval
     from ichigo.cache import run_step
     from ichigo.eval.run import text_curve_point
 
     profile = profile_from_json(profile_json)
     summary = run_step(f"evaluate_text_{stage}", profile.eval.model_dump(), {"model": model.path}, text_eval.path,
-                       lambda out: {"stage": stage,
-                                    "benchmarks": text_curve_point(profile, model_dir(model.path), out, stage)},
+                       lambda out: {"benchmarks": text_curve_point(profile, model_dir(model.path), out, stage)},
                        cache_dir or None)
-    Path(text_eval.path, "text.json").write_text(json.dumps(summary, indent=2))
+    write_text_eval(text_eval.path, stage, summary["benchmarks"])
+    text_eval.metadata["cached"] = bool(summary.get("cached"))

@@ -18,6 +18,7 @@ from components.register import register, reject
 from components.speech_tokenizer import fit_speech_tokenizer, tokenize_speech
 from components.synthesize_speech import synthesize_speech
 from components.train_stage import train_stage
+from ichigo.config.recipe import STAGES
 
 PIPELINE_NAME = "ichigo-speech-llm"
 
@@ -59,7 +60,7 @@ def ichigo_pipeline(profile_json: str, cache_dir: str = "", run_label: str = "")
                           tokens=codes.outputs["tokens"]).set_display_name("stage datasets")
     model = prep.outputs["model"]
     trained, text_evals = [], []
-    for stage in ("stage1", "stage2", "stage3"):
+    for stage in STAGES:
         t = train_stage(profile_json=profile_json, cache_dir=cache_dir, stage=stage, model=model,
                         stages=data.outputs["stages"]).set_display_name(f"train {stage}")
         trained.append(t)

@@ -22,8 +22,13 @@ class LocalRun:
         return bool(self.summary.get("registered"))
 
 
-def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True) -> LocalRun:
+def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True, verbose: bool = False) -> LocalRun:
+    """Run the pipeline with kfp.local. Quiet unless `verbose`: one line per step on the console,
+    each step's full output in `<workdir>/logs/<step>.log` (pipelines.quiet)."""
+    import contextlib
     import warnings
+
+    from pipelines.quiet import StepConsole
 
     from kfp import local
 
@@ -41,8 +46,15 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True) -> 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(wd / "kfp"),
                raise_on_error=True)
     label = time.strftime("local-%Y%m%d-%H%M%S")
-    task = ichigo_pipeline(profile_json=profile.model_dump_json(),
-                           cache_dir=str(wd / "cache") if use_cache else "", run_label=label)
+    if verbose:
+        stream = contextlib.nullcontext()
+    else:
+        console = StepConsole(wd / "logs")
+        console.console.write(f"Ichigo pipeline ({profile.name} profile); step logs in {wd / 'logs'}\n")
+        stream = console.installed()
+    with stream:
+        task = ichigo_pipeline(profile_json=profile.model_dump_json(),
+                               cache_dir=str(wd / "cache") if use_cache else "", run_label=label)
     summary = json.loads(task.output)
     summary["run_label"] = label
     run = LocalRun(summary, time.time() - t0, wd)

@@ -3,13 +3,12 @@ profile is an error, not a silently ignored setting."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from ichigo.config.base import Section
+from ichigo.config.recipe import STAGES, RecipeConfig, Stage, build_recipe_config
 
 
 class BaseModelConfig(Section):
@@ -99,27 +98,28 @@ class DataConfig(Section):
 
 
 class StageConfig(Section):
-    """One training stage. The global batch is derived and checked, never trusted."""
+    """One training stage: a partial recipe config (`ichigo.config.recipe`) in flat keys. Unset
+    keys (None) keep the recipe's defaults; the bounds and rules are the recipe config's, checked
+    once when the training section is validated."""
 
-    steps: int = Field(ge=1)
-    global_batch: int = Field(ge=1)
-    per_device_batch: int = Field(ge=1)
-    grad_accum: int = Field(ge=1)
-    lr: float = Field(gt=0)
-    warmup_steps: int = Field(ge=0)
-    max_seq_len: int = Field(ge=8)
-    weight_decay: float = Field(0.005, ge=0)
-    train_on_input: bool = True
-    grad_clip: float = Field(1.0, gt=0)
-    pack: bool = True
-    checkpoint_every: int = Field(0, ge=0)  # 0: only at the end
-    seed: int = 0
+    steps: int | None = None
+    global_batch: int | None = None  # checked against per_device_batch x grad_accum x world size
+    per_device_batch: int | None = None
+    grad_accum: int | None = None
+    lr: float | None = None
+    warmup_steps: int | None = None
+    max_seq_len: int | None = None
+    weight_decay: float | None = None
+    train_on_input: bool | None = None
+    grad_clip: float | None = None
+    pack: bool | None = None
+    checkpoint_every: int | None = None  # 0: only at the end
+    seed: int | None = None
 
-    @model_validator(mode="after")
-    def _check(self) -> "StageConfig":
-        if self.warmup_steps >= self.steps:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be < steps ({self.steps})")
-        return self
+    @model_serializer(mode="wrap")
+    def _only_set(self, handler) -> dict[str, Any]:
+        # a dump lists what the profile sets (lineage, cache keys), not placeholders for defaults
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class TrainingConfig(Section):
@@ -129,25 +129,27 @@ class TrainingConfig(Section):
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["fp32", "bf16"] = "fp32"
     activation_checkpointing: bool = False
-    stages: dict[Literal["stage1", "stage2", "stage3"], StageConfig]
+    loss_chunks: int = Field(0, ge=0)  # >0: chunked output projection + CE (pays off for a large vocab on GPU)
+    stages: dict[Stage, StageConfig]
 
     @property
     def world_size(self) -> int:
         return self.nodes * self.procs_per_node
 
+    def recipe_config(self, stage: str, model_dir: str, data_dir: str, output_dir: str) -> RecipeConfig:
+        """The validated recipe config of `stage`: the recipe's defaults, these launch settings,
+        then the stage's own keys (raises ValueError naming the profile field)."""
+        return build_recipe_config(stage, self.model_dump(exclude={"stages"}),
+                                   self.stages[stage].model_dump(),
+                                   {"model_dir": model_dir, "data_dir": data_dir, "output_dir": output_dir},
+                                   self.world_size)
+
     @model_validator(mode="after")
     def _check(self) -> "TrainingConfig":
-        if set(self.stages) != {"stage1", "stage2", "stage3"}:
-            raise ValueError("training.stages must define stage1, stage2 and stage3")
-        for name, st in self.stages.items():
-            derived = st.per_device_batch * st.grad_accum * self.world_size
-            if derived != st.global_batch:
-                raise ValueError(
-                    f"training.stages.{name}: per_device_batch ({st.per_device_batch}) x grad_accum "
-                    f"({st.grad_accum}) x world size ({self.world_size}) = {derived}, but "
-                    f"global_batch is {st.global_batch}")
-        if self.device == "cpu" and self.dtype == "bf16":
-            raise ValueError("training.dtype bf16 needs device cuda (CPU trains in fp32)")
+        if set(self.stages) != set(STAGES):
+            raise ValueError(f"training.stages must define {', '.join(STAGES)}")
+        for name in STAGES:  # the recipe's own validation, so a bad stage fails on profile load
+            self.recipe_config(name, "<model_dir>", "<data_dir>", "<output_dir>")
         return self
 
 

@@ -47,7 +47,7 @@ def embedded_mc_set(n_items: int, num_shots: int, seed: int = 0) -> tuple[list[M
     items = []
     for f in (facts[i] for i in order[: num_shots + n_items]):
         options, idx = world.answer_choices(f, facts, rng)
-        items.append(MCItem(id=f"world-{f.kind}-{f.subject}", question=f"{f.question()}?",
+        items.append(MCItem(id=f"world-{f.kind}-{f.subject}", question=f.question(),
                             choices=tuple(options), answer=idx))
     return items[:num_shots], items[num_shots:]
 

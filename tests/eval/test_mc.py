@@ -33,7 +33,7 @@ def test_layout_is_exactly_worlds_format_mc():
     rng = random.Random(0)
     for f in facts[:40]:
         opts, idx = world.answer_choices(f, facts, rng)
-        item = MCItem("x", f"{f.question()}?", tuple(opts), idx)
+        item = MCItem("x", f.question(), tuple(opts), idx)
         assert format_item(item, True) == world.format_mc(f, opts, idx)
         assert format_item(item, False) == world.format_mc(f, opts, None)
 

@@ -3,7 +3,9 @@ by the same loaders as a real benchmark (one code path for both profiles).
 
 - `world://mmlu`: MMLU's CSV layout, one subject per fact kind (color, capital, opposite,
   animal, sum); one fact per subject goes to `dev/` (the shot pool), the rest to `test/`.
-  Options are the right answer plus three answers of the same kind (`world.answer_choices`).
+  Questions use the world's held-out evaluation phrasing (`Fact.eval_question`), which no
+  training row uses, so the held-out check holds; options are the right answer plus three
+  answers of the same kind (`world.answer_choices`).
 - `world://speech_qa`: the held-out eval set's spoken questions (held-out voices, from the data
   step's `eval/qa.parquet`) as a speech_qa parquet set: audio bytes, text, reference answer and
   the sound codes the data step made (so the eval does not re-encode them).
@@ -44,7 +46,7 @@ def write_world_mmlu(root: Path) -> Path:
         rows = []
         for f in kind_facts:
             options, idx = world.answer_choices(f, facts, rng)
-            rows.append([f"{f.question()}?", *options, world.LETTERS[idx]])
+            rows.append([f.eval_question(), *options, world.LETTERS[idx]])
         rng.shuffle(rows)
         for split, part in (("dev", rows[:1]), ("test", rows[1:])):
             (root / split).mkdir(parents=True, exist_ok=True)
