@@ -52,3 +52,24 @@ def test_bad_files_name_the_file_and_the_problem(tmp_path, name, content, reader
     with pytest.raises(InputError, match=match) as e:
         reader(tmp_path)
     assert str(tmp_path / name) in str(e.value)
+
+
+def test_benchmark_rows_curve_and_text_eval_round_trip(tmp_path):
+    from ichigo.artifacts import TEXT_EVAL_FILE, read_text_eval, write_text_eval
+
+    rows = [{"name": "mmlu", "kind": "mmlu", "metric": "accuracy", "n": 10, "score": 0.6, "ci_low": 0.3,
+             "ci_high": 0.85, "extra": {"macro_accuracy": 0.55}}]
+    write_evaluation(tmp_path / "ev", Evaluation({"wer": 0.4}, None, rows, ["judge fell back"]))
+    ev = read_evaluation(tmp_path / "ev")
+    assert ev.benchmarks == rows and ev.notes == ["judge fell back"]
+    write_evaluation(tmp_path / "old", Evaluation({"wer": 0.4}))  # files without them still read
+    assert read_evaluation(tmp_path / "old").benchmarks == []
+    d = Decision(True, ["ok"], benchmarks=[{"name": "mmlu", "n": 10}], judge="offline scorer",
+                 retention_curve={"mmlu": {"base": 0.7, "stage3": 0.6}}, eval_notes=["n"])
+    write_decision(tmp_path / "d", d)
+    assert read_decision(tmp_path / "d") == d
+    write_text_eval(tmp_path / "t", "stage1", {"mmlu": {"score": 0.5}})
+    assert json.loads((tmp_path / "t" / TEXT_EVAL_FILE).read_text())["stage"] == "stage1"
+    assert read_text_eval(tmp_path / "t") == {"mmlu": {"score": 0.5}}
+    with pytest.raises(InputError, match="text evaluation .*text.json does not exist"):
+        read_text_eval(tmp_path / "nope")
