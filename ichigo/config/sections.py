@@ -189,6 +189,8 @@ class BenchmarkSpec(Section):
         fmt = self.options.get("format")
         if fmt is not None and fmt not in ("letter", "cloze", "chat"):
             raise ValueError(f"benchmark {self.name!r}: options.format must be letter, cloze or chat")
+        if self.kind in ("exact", "speech_qa", "asr_test") and self.shots:
+            raise ValueError(f"benchmark {self.name!r}: {self.kind} benchmarks run 0-shot; remove shots")
         check = self.options.get("held_out_check")
         if check is not None and check not in ("fail", "report"):
             raise ValueError(f"benchmark {self.name!r}: options.held_out_check must be fail or report")

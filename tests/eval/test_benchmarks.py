@@ -122,6 +122,8 @@ def test_spec_validation():
     with pytest.raises(ValidationError, match="repeated: \\['b'\\]"):
         EvalConfig(benchmarks=[spec(kind="mmlu", format="csv", uri="x"), spec(kind="mc", format="jsonl", uri="y")])
     assert spec(kind="mc", format="jsonl", uri="x").num_shots == 0
+    with pytest.raises(ValidationError, match="exact benchmarks run 0-shot"):
+        spec(kind="exact", format="jsonl", uri="x", shots=3)
 
 
 def test_gpqa_shaped_mc(tmp_path):
