@@ -40,8 +40,14 @@ class Overlap:
 
 
 def training_questions(stages_dir: str | Path) -> set[str]:
-    """Normalised question texts of every training row under `stages_dir/stage*/`."""
-    from ichigo.data.records import read_stage_rows
+    """Normalised question texts of every training row under `stages_dir/stage*/`. Only the
+    `task` and `messages` columns are read: sound codes (most of the bytes) are never loaded."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from ichigo.chat_template import messages_from_json
+    from ichigo.data.records import shard_paths
 
     root = Path(stages_dir)
     dirs = sorted(d for d in root.glob("stage*") if d.is_dir())
@@ -49,12 +55,17 @@ def training_questions(stages_dir: str | Path) -> set[str]:
         raise InputError(f"no stage datasets (stage*/part-*.parquet) under {root} to check held-out items against")
     seen: set[str] = set()
     for d in dirs:
-        for row in read_stage_rows(d):
-            for m in row.messages or []:
-                if m.role == "user" or (row.task == "transcription" and m.role == "assistant"):
-                    norm = normalize_question(m.text)
-                    if norm:
-                        seen.add(norm)
+        for path in shard_paths(d):
+            t = pq.read_table(path, columns=["task", "messages"])
+            for task, raw in zip(t.column("task").to_pylist(), t.column("messages").to_pylist()):
+                if raw is None:
+                    continue
+                for m in messages_from_json(json.loads(raw)):
+                    # a transcription row's reply is what was spoken: the training question itself
+                    if m.role == "user" or (task == "transcription" and m.role == "assistant"):
+                        norm = normalize_question(m.text)
+                        if norm:
+                            seen.add(norm)
     return seen
 
 
