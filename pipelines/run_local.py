@@ -65,6 +65,7 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True, ver
 # (metric, label, higher is better) for the candidate-vs-untrained table
 VS_UNTRAINED = (("speech_qa_score", "speech-QA judge score (0-5)", True),
                 ("speech_qa_exact", "speech-QA exact answers", True),
+                ("typed_qa_exact", "typed-QA exact (any casing)", True),
                 ("wer", "WER", False), ("cer", "CER", False),
                 ("inaudible_refusal_random", "refusal, random codes", True),
                 ("inaudible_refusal_noise", "refusal, real noise", True),

@@ -40,6 +40,7 @@ from ichigo.eval.inaudible import random_code_items, refusal_eval
 from ichigo.eval.judge import FallbackJudge, make_judge
 from ichigo.eval.latency import first_token_latency, peak_memory_mb
 from ichigo.eval.speech_qa import speech_qa
+from ichigo.eval.typed_qa import typed_qa
 from ichigo.eval.text_retention import relative_drop
 from ichigo.model.checkpoint import load_pretrained
 from ichigo.refusal import is_refusal
@@ -245,6 +246,12 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
     metrics["false_refusal"] = len(false_refusals) / len(recs)
     for r in results:
         metrics |= _bench_metrics(r)
+
+    # the same held-out questions typed in every casing and punctuation
+    tq = typed_qa(lm, qa, cfg.max_new_tokens, cache("typed_qa"), cfg.batch_size)
+    metrics |= {"typed_qa_exact": tq.exact, "n_typed_qa": tq.n,
+                **{f"typed_qa_exact@{form}": v for form, v in tq.by_form.items()}}
+    preds += [{"metric": "typed_qa", **p} for p in tq.predictions]
 
     first_asr = next((r for r in results if r.kind == "asr_test"), None)
     if first_asr is not None:

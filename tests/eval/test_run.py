@@ -50,7 +50,8 @@ def test_healthy_model_metrics_and_files(healthy_metrics):
     preds = [json.loads(line) for line in healthy_metrics.predictions_path.read_text().splitlines()]
     kinds = {p["metric"] for p in preds}
     assert kinds == {"bench/world_mmlu", "bench/world_mmlu/base", "bench/world_speech_qa", "asr",
-                     "inaudible_random", "inaudible_noise", "latency"}
+                     "inaudible_random", "inaudible_noise", "latency", "typed_qa"}
+    assert 0 <= m["typed_qa_exact"] <= 1 and m["n_typed_qa"] % 5 == 0
     rows = {b["name"]: b for b in healthy_metrics.benchmarks}
     assert rows["world_mmlu"]["n"] == 16 and rows["world_speech_qa"]["n"] == 16
     assert rows["world_speech_qa"]["extra"]["judge"] == "offline scorer"
