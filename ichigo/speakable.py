@@ -100,6 +100,7 @@ _MONEY = re.compile(r"([$€£¥₹])\s?(" + _NUM + r")(\s?(?:million|billion|th
 _WITH_UNIT = re.compile(r"(" + _NUM + r")\s?(" + _UNIT_ALT + r")(?![\w])")
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
 _YEAR = re.compile(r"\b(?:in|since|from|by|until|of|year)\s+(1[1-9]\d\d|20\d\d)\b", re.I)
+_DECADE = re.compile(r"(?:'|\b)(1[1-9]\d0|20\d0|[2-9]0)s\b")
 _TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
 _RANGE = re.compile(r"(\d)\s?[-–]\s?(\d)")
 _BARE = re.compile(_NUM)
@@ -117,6 +118,7 @@ def speakable(text: str) -> str:
     text = _WITH_UNIT.sub(lambda m: decimal_words(m.group(1)) + " "
                           + _UNITS[m.group(2)][1 if _plural(m.group(1)) else 0], text)
     text = _ORDINAL.sub(lambda m: ordinal_words(int(m.group(1))), text)
+    text = _DECADE.sub(lambda m: _decade(int(m.group(1))), text)
     text = _YEAR.sub(lambda m: m.group(0)[:m.start(1) - m.start(0)] + year_words(int(m.group(1))), text)
     text = _TIME.sub(lambda m: number_words(int(m.group(1))) + " "
                      + ("o'clock" if m.group(2) == "00" else ("oh " if m.group(2)[0] == "0" else "")
@@ -126,6 +128,14 @@ def speakable(text: str) -> str:
     for sym, words in _SYMBOLS.items():
         text = text.replace(sym, words)
     return re.sub(r"\s+", " ", text).strip()
+
+
+def _decade(n: int) -> str:
+    """1990s -> "nineteen nineties", 80s -> "eighties"."""
+    words = (year_words(n) if n >= 1000 else number_words(n)).split()
+    last = words[-1]
+    words[-1] = last[:-1] + "ies" if last.endswith("y") else last + "s"
+    return " ".join(words)
 
 
 def _money(sym: str, amount: str, scale: str) -> str:
