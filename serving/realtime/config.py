@@ -13,7 +13,7 @@ from serving.realtime.protocol import PCM_RATE, ProtocolError
 
 # fields OpenAI defines that do not change anything here (accepted so clients need no special case)
 _IGNORED = {"tracing", "include", "prompt", "tool_choice", "truncation", "model", "id", "object", "expires_at"}
-_IGNORED_INPUT = {"noise_reduction", "transcription"}
+_IGNORED_INPUT = {"noise_reduction"}
 _IGNORED_OUTPUT = {"speed"}
 OPENAI_VOICES = {"alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"}
 
@@ -39,6 +39,8 @@ class SessionConfig:
     turn_detection: TurnDetection | None
     output_modalities: tuple[str, ...] = ("audio",)
     max_output_tokens: int | None = None  # None: "inf" (the profile's serving.max_new_tokens)
+    # transcribe user speech (by the model itself, with its training's transcription prompt)
+    transcription: bool = False
     extras: dict = field(default_factory=dict)
 
     def to_json(self, session_id: str, expires_at: int) -> dict:
@@ -48,7 +50,8 @@ class SessionConfig:
                 "instructions": self.instructions, "tools": [], "tool_choice": "auto",
                 "max_output_tokens": self.max_output_tokens or "inf", "tracing": None, "truncation": "auto",
                 "prompt": None, "include": None,
-                "audio": {"input": {"format": pcm, "transcription": None, "noise_reduction": None,
+                "audio": {"input": {"format": pcm,
+                                    "transcription": {"model": self.model} if self.transcription else None, "noise_reduction": None,
                                     "turn_detection": self.turn_detection.to_json() if self.turn_detection else None},
                           "output": {"format": pcm, "voice": self.voice, "speed": 1.0}}}
 
@@ -143,7 +146,12 @@ def apply_update(cur: SessionConfig, session: Any, defaults: VadSettings, voices
     inp, out = audio.get("input", {}), audio.get("output", {})
     if not isinstance(inp, dict) or not isinstance(out, dict):
         raise _err("audio.input and audio.output must be objects", "session.audio", eid)
-    _check_keys(inp, {"format", "turn_detection", *_IGNORED_INPUT}, "session.audio.input", eid)
+    _check_keys(inp, {"format", "turn_detection", "transcription", *_IGNORED_INPUT}, "session.audio.input", eid)
+    if "transcription" in inp:
+        if inp["transcription"] is not None and not isinstance(inp["transcription"], dict):
+            raise _err("transcription must be an object (e.g. {\"model\": \"ichigo\"}) or null",
+                       "session.audio.input.transcription", eid)
+        new = replace(new, transcription=inp["transcription"] is not None)
     _check_keys(out, {"format", "voice", *_IGNORED_OUTPUT}, "session.audio.output", eid)
     for fmt, p in ((inp.get("format"), "session.audio.input.format"), (out.get("format"), "session.audio.output.format"),
                    (session.get("input_audio_format"), "session.input_audio_format"),

@@ -112,6 +112,7 @@ class RealtimeSession:
         self.run: Run | None = None  # the response in flight
         self.last: Run | None = None  # the latest response (its audio may still be playing)
         self.turn_task: asyncio.Task | None = None
+        self.background: set[asyncio.Task] = set()  # input transcriptions
 
     # -- output -------------------------------------------------------------------------------------
     def emit(self, type_: str, **fields) -> None:
@@ -190,7 +191,7 @@ class RealtimeSession:
             pass
 
     async def _stop_tasks(self) -> None:
-        for t in (self.turn_task, self.run.task if self.run else None):
+        for t in (self.turn_task, self.run.task if self.run else None, *self.background):
             if t is not None and not t.done():
                 t.cancel()
                 try:
@@ -336,9 +337,39 @@ class RealtimeSession:
         self.emit("input_audio_buffer.committed", previous_item_id=prev, item_id=item_id)
         self.emit("conversation.item.added", previous_item_id=prev, item=item.to_json())
         self.emit("conversation.item.done", previous_item_id=prev, item=item.to_json())
+        if self.config.transcription:
+            task = asyncio.ensure_future(self._transcribe(item, codes))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
         # no reply while the user is already speaking again: their next words join this turn
         if respond and self.speech is None and (self.run is None or self.run.done):
             self.start_response({}, stopped_at)
+
+    async def _transcribe(self, item: Item, codes: list[int]) -> None:
+        """The user's words, by the model itself with its training's transcription prompt. Runs
+        after the reply has been generated, so it never delays the reply's first audio."""
+        from ichigo.chat_template import user_audio
+        from ichigo.data.stages import TRANSCRIBE_PROMPTS
+
+        while self.run is not None and not self.run.done:
+            await asyncio.sleep(0.05)
+        text: list[str] = []
+        gen = self.backend.generate([user_audio(codes, TRANSCRIBE_PROMPTS[0])], self.cfg.max_new_tokens)
+        try:
+            async for ev in gen:
+                if ev["type"] == "text":
+                    text.append(ev["delta"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a failed transcript does not end the session
+            self.emit("conversation.item.input_audio_transcription.failed", item_id=item.id, content_index=0,
+                      error={"type": "server_error", "code": "transcription_failed", "message": type(e).__name__})
+            return
+        finally:
+            await gen.aclose()
+        item.transcript = "".join(text).strip()
+        self.emit("conversation.item.input_audio_transcription.completed", item_id=item.id, content_index=0,
+                  transcript=item.transcript, usage=None)
 
     # -- items -------------------------------------------------------------------------------------------
     async def create_item(self, ev: dict, eid: str | None) -> None:

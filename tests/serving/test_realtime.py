@@ -115,7 +115,8 @@ def test_text_item_and_response_create_without_vad(served):
         client = AsyncOpenAI(api_key="unused", base_url=url + "/v1")
         async with client.realtime.connect(model="ichigo") as conn:
             await conn.session.update(session={"type": "realtime", "instructions": "", "output_modalities": ["text"],
-                                               "audio": {"input": {"turn_detection": None}}})
+                                               "audio": {"input": {"turn_detection": None,
+                                                                   "transcription": {"model": "ichigo"}}}})
             await recv_until(conn, lambda e: e.type == "session.updated")
             await conn.conversation.item.create(item={"type": "message", "role": "user",
                                                       "content": [{"type": "input_text", "text": "Hello"}]})
@@ -129,10 +130,19 @@ def test_text_item_and_response_create_without_vad(served):
             await conn.input_audio_buffer.commit()
             ev = await recv_until(conn, lambda e: e.type in ("input_audio_buffer.committed", "error"))
             assert ev[-1].type == "input_audio_buffer.committed"
+            item_id = ev[-1].item_id
             await conn.response.create(response={"output_modalities": ["text"]})
-            events = await recv_until(conn, lambda e: e.type == "response.done")
-            assert events[-1].response.status == "completed"
-            assert events[-1].response.usage.input_token_details.audio_tokens > 0
+            seen: dict = {}
+
+            def both(e) -> bool:
+                seen[e.type] = e
+                return "response.done" in seen and "conversation.item.input_audio_transcription.completed" in seen
+
+            await recv_until(conn, both)
+            assert seen["response.done"].response.status == "completed"
+            assert seen["response.done"].response.usage.input_token_details.audio_tokens > 0
+            tr = seen["conversation.item.input_audio_transcription.completed"]
+            assert tr.item_id == item_id and isinstance(tr.transcript, str)
 
     asyncio.run(main())
 
