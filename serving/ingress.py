@@ -192,6 +192,10 @@ class Ingress:
 
     async def _tts(self, text: str, voice: str | None = None, sample_rate: int | None = None,
                    container: str = "wav") -> bytes:
+        if self.cfg.speakable_tts:  # "3.5 km" is said as words; the text the client sees is unchanged
+            from ichigo.speakable import speakable
+
+            text = speakable(text) or text
         return await self._retry(self.tts.synthesize, text, voice, sample_rate, container)
 
     async def _open_stream(self, messages: list[Message], max_new: int | None,

@@ -235,8 +235,6 @@ class RealtimeConfig(Section):
     spoken_style_prompt: str | None = ("Your reply will be read aloud by a speech synthesizer: answer "
                                        "in plain spoken words and short sentences, with no lists, "
                                        "markdown, code, symbols or emoji.")
-    # spell out numbers, symbols and units before TTS (ichigo/speakable.py); the text is unchanged
-    speakable_tts: bool = True
 
 
 class ServingConfig(Section):
@@ -255,6 +253,9 @@ class ServingConfig(Section):
     system_prompt: str | None = None
     max_text_chars: int = Field(4000, ge=1)
     package_cache: str | None = None  # where models:/ packages are downloaded (None: workdir)
+    # spell out numbers, symbols and units before TTS (ichigo/speakable.py), on every route; the
+    # reply's text is unchanged
+    speakable_tts: bool = True
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
     deployments: dict[Literal["speech_tokenizer", "llm", "tts", "ingress"], DeploymentConfig] = Field(
         default_factory=lambda: {k: DeploymentConfig() for k in ("speech_tokenizer", "llm", "tts", "ingress")})

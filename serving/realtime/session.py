@@ -22,7 +22,6 @@ from ichigo.audio import resample, wav_bytes
 from ichigo.chat_template import Sound
 from ichigo.config import ServingConfig
 from ichigo.errors import InputError
-from ichigo.speakable import speakable
 from ichigo.vad import SpeechStarted, SpeechStopped, StreamingVad, VadSettings
 from serving.realtime.backend import Backend
 from serving.realtime.config import SessionConfig, TurnDetection, apply_update
@@ -525,9 +524,8 @@ class RealtimeSession:
         prompt_tokens, finish = 0, {}
 
         def speak(sentences: list[str]) -> None:
-            for s in sentences if pump is not None else ():
-                text = speakable(s) if self.rt.speakable_tts else s
-                tts_q.put_nowait((s, asyncio.ensure_future(self.backend.synthesize(text, self.config.voice))))
+            for s in sentences if pump is not None else ():  # (the ingress makes the text speakable)
+                tts_q.put_nowait((s, asyncio.ensure_future(self.backend.synthesize(s, self.config.voice))))
 
         try:
             try:
