@@ -256,3 +256,66 @@ def test_api_key_by_header_or_subprotocol(served, monkeypatch):
     assert check_api_key("k2") and not check_api_key("k3") and not check_api_key(None)
     assert key_from({"authorization": "Bearer k1"}, []) == "k1"
     assert key_from({}, ["realtime", "openai-insecure-api-key.k2"]) == "k2"
+
+
+def test_oldest_turns_are_dropped_whole_to_fit_the_context(served):
+    import httpx
+    import websockets
+
+    url = served[0]
+    ctx = httpx.get(url + "/readyz", timeout=30).json()["llm"]["max_seq_len"]
+    words = "word " * (ctx // 3 // 5)  # about a third of the context each (byte-level bound)
+
+    async def main():
+        async with websockets.connect(ws_url(url), max_size=None) as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"type": "session.update", "session": {
+                "type": "realtime", "instructions": "", "output_modalities": ["text"],
+                "audio": {"input": {"turn_detection": None}}}}))
+            ids = []
+            for i in range(4):
+                await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                    "id": f"turn{i}", "type": "message", "role": "user",
+                    "content": [{"type": "input_text", "text": f"{i} {words}"}]}}))
+                ids.append(f"turn{i}")
+            await ws.send(json.dumps({"type": "response.create"}))
+            deleted, done = [], None
+            while done is None:
+                ev = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if ev["type"] == "conversation.item.deleted":
+                    deleted.append(ev)
+                elif ev["type"] == "response.done":
+                    done = ev["response"]
+            assert done["status"] == "completed", done
+            assert [d["item_id"] for d in deleted] == ids[:len(deleted)] and 1 <= len(deleted) <= 2
+            assert all(d["reason"] == "context_limit" for d in deleted)
+            assert done["usage"]["input_tokens"] <= ctx
+
+    asyncio.run(main())
+
+
+def test_sessions_over_the_cap_are_refused_with_an_error_event(served):
+    import websockets
+
+    url, profile = served
+    cap = profile.serving.realtime.max_sessions
+
+    async def main():
+        open_ = [await websockets.connect(ws_url(url)) for _ in range(cap)]
+        try:
+            for ws in open_:
+                assert json.loads(await ws.recv())["type"] == "session.created"
+            async with websockets.connect(ws_url(url)) as extra:
+                ev = json.loads(await asyncio.wait_for(extra.recv(), 10))
+                assert ev["type"] == "error" and ev["error"]["code"] == "session_limit_reached"
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(extra.recv(), 10)
+                assert closed.value.rcvd.code == 1013
+        finally:
+            for ws in open_:
+                await ws.close()
+        await asyncio.sleep(0.5)
+        async with websockets.connect(ws_url(url)) as again:  # a freed slot is usable again
+            assert json.loads(await again.recv())["type"] == "session.created"
+
+    asyncio.run(main())
