@@ -132,12 +132,12 @@ async def speech_level(url: str, clients: int, turns: int, wav: bytes) -> list[f
                 t0 = time.perf_counter()
                 async with c.stream("POST", url + "/v1/speech", content=wav,
                                     headers={"content-type": "audio/wav"}) as r:
-                    async for line in r.aiter_lines():
-                        if line.strip() and json.loads(line)["type"] == "audio":
-                            res.append(time.perf_counter() - t0)
-                            break
-                    async for _ in r.aiter_lines():
-                        pass
+                    first = None
+                    async for line in r.aiter_lines():  # read to the end: the turn's full cost
+                        if first is None and line.strip() and json.loads(line)["type"] == "audio":
+                            first = time.perf_counter() - t0
+                    if first is not None:
+                        res.append(first)
 
     await asyncio.gather(*(client() for _ in range(clients)))
     return res
@@ -146,7 +146,7 @@ async def speech_level(url: str, clients: int, turns: int, wav: bytes) -> list[f
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--package", help="model package dir or registry URI; default: the tests' tiny package")
-    ap.add_argument("--rounds", type=int, default=4, help="rounds per session at 1 client (fewer at 4 / 8)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per session at 1 client (fewer at 4 / 8)")
     ap.add_argument("--levels", default="1,4,8")
     args = ap.parse_args(argv)
 
