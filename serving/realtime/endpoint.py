@@ -34,7 +34,8 @@ async def serve_realtime(ws, backend: Backend, cfg: ServingConfig, slots: Sessio
                                         type="server_error"), TRY_AGAIN_LATER)
         return
     try:
-        await RealtimeSession(ws, backend, cfg, metrics).serve()
+        beta = ws.headers.get("openai-beta", "").replace(" ", "").startswith("realtime=v1")
+        await RealtimeSession(ws, backend, cfg, metrics, beta=beta).serve()
     except Exception:  # noqa: BLE001 - a broken socket ends only this session
         log.debug("realtime session ended with an error", exc_info=True)
     finally:

@@ -3,9 +3,11 @@
 Affinity: a realtime session is one WebSocket, so every event of a session reaches the replica
 that accepted it (HAProxy / a Kubernetes ingress forward the upgraded TCP connection as a whole;
 no cookie is needed). State lives only there: a dropped connection ends the session, as at
-OpenAI, and a reconnect starts a new one on any replica. On the cluster the proxies in front must
-allow long-lived upgraded connections: the ingress controller's read timeout (e.g. nginx
-`proxy-read-timeout`) at least serving.realtime.idle_timeout_s.
+OpenAI, and a reconnect starts a new one on any replica. Every proxy in front must allow
+long-lived upgraded connections: Ray Serve's HAProxy cuts a tunnel after its client timeout
+(RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S, 3600 s by default: keep it >= serving.realtime.max_session_s),
+and a Kubernetes ingress controller in front needs the same (e.g. nginx `proxy-read-timeout` /
+`proxy-send-timeout`), at least serving.realtime.idle_timeout_s.
 """
 
 from __future__ import annotations

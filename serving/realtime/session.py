@@ -90,7 +90,8 @@ class Run:
 
 
 class RealtimeSession:
-    def __init__(self, ws, backend: Backend, cfg: ServingConfig, metrics: RealtimeMetrics):
+    def __init__(self, ws, backend: Backend, cfg: ServingConfig, metrics: RealtimeMetrics, beta: bool = False):
+        self.beta = beta  # the client asked for the beta dialect (serving/realtime/beta.py)
         self.ws, self.backend, self.cfg, self.rt, self.metrics = ws, backend, cfg, cfg.realtime, metrics
         self.id = new_id("sess")
         self.started = time.monotonic()
@@ -123,10 +124,14 @@ class RealtimeSession:
             self.out.put_nowait(e.event())
 
     async def _writer(self) -> None:
+        from serving.realtime.beta import to_beta
+
         while True:
             ev = await self.out.get()
             if ev is None:
                 return
+            if self.beta and (ev := to_beta(ev)) is None:
+                continue
             await self.ws.send_text(json.dumps(ev, ensure_ascii=False, separators=(",", ":")))
 
     def session_json(self) -> dict:

@@ -319,3 +319,30 @@ def test_sessions_over_the_cap_are_refused_with_an_error_event(served):
             assert json.loads(await again.recv())["type"] == "session.created"
 
     asyncio.run(main())
+
+
+def test_beta_client_gets_the_beta_dialect(served):
+    from openai import AsyncOpenAI
+
+    url = served[0]
+
+    async def main():
+        client = AsyncOpenAI(api_key="unused", base_url=url + "/v1",
+                             websocket_base_url=url.replace("http://", "ws://") + "/v1")
+        async with client.beta.realtime.connect(model="ichigo") as conn:
+            created = await conn.recv()
+            assert created.type == "session.created" and created.session.input_audio_format == "pcm16"
+            await conn.session.update(session={"instructions": "", "modalities": ["text", "audio"],
+                                               "turn_detection": {"type": "server_vad", "silence_duration_ms": 400}})
+            upd = await recv_until(conn, lambda e: e.type == "session.updated")
+            assert upd[-1].session.turn_detection.silence_duration_ms == 400
+            for c in chunks(pcm24("What is the capital of France?")):
+                await conn.input_audio_buffer.append(audio=c)
+            events = await recv_until(conn, lambda e: e.type == "response.done")
+            types = {e.type for e in events}
+            assert {"response.audio.delta", "response.audio_transcript.delta", "conversation.item.created"} <= types
+            assert not any(t.startswith("response.output_audio") for t in types)
+            assert events[-1].response.status == "completed"
+            assert events[-1].response.output[0].content[0].type == "audio"
+
+    asyncio.run(main())
