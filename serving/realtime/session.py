@@ -259,7 +259,8 @@ class RealtimeSession:
                                 "first", "audio", eid)
         self.buf += pcm
         self.pos += len(pcm) // 2
-        if td is None:
+        if td is None:  # VAD off: a later one starts fresh, its clock aligned to the stream
+            self.vad, self._vad_rest = None, np.zeros(0, np.float32)
             return
         if self.vad is None:
             self.vad = StreamingVad(td.vad, max_turn_seconds=self.cfg.max_audio_seconds)
