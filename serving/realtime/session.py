@@ -13,19 +13,19 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-import numpy as np
 
 from ichigo.assistant import SentenceChunker
 from ichigo.audio import resample, wav_bytes
 from ichigo.chat_template import Sound
 from ichigo.config import ServingConfig
 from ichigo.errors import InputError
-from ichigo.vad import SpeechStarted, SpeechStopped, StreamingVad, VadSettings
+from ichigo.vad import SpeechStarted, SpeechStopped, VadSettings
 from serving.realtime.backend import Backend
 from serving.realtime.config import SessionConfig, TurnDetection, apply_update
 from serving.realtime.conversation import MESSAGE_OVERHEAD, Conversation, Item, text_tokens
+from serving.realtime.input_audio import InputAudio, pcm_ms, pcm_to_float
 from serving.realtime.limits import RealtimeMetrics
 from serving.realtime.protocol import (PCM_RATE, ProtocolError, b64, decode_pcm16, new_id, parse_event,
                                        require, server_event)
@@ -38,14 +38,6 @@ AUDIO_PIECE_MS = 200  # audio deltas are cut into pieces this long (smooth playb
 # got is never sent; the server's idea of what was heard is off by at most this much.
 AUDIO_LEAD_MS = 600
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than 100 ms of audio
-
-
-def pcm_ms(nbytes: int) -> int:
-    return nbytes * 1000 // (2 * PCM_RATE)
-
-
-def pcm_to_float(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
 
 
 @dataclass
@@ -103,11 +95,7 @@ class RealtimeSession:
         self.conv = Conversation()
         self.out: asyncio.Queue = asyncio.Queue()
         self.closed = False
-        # input audio: PCM16 24 kHz since the last commit/clear; `buf_start` in samples of the stream
-        self.buf, self.buf_start, self.pos = bytearray(), 0, 0
-        self.max_buffer = int(cfg.max_audio_seconds * PCM_RATE) * 2
-        self.vad: StreamingVad | None = None
-        self._vad_rest = np.zeros(0, np.float32)  # 24 kHz samples not yet a multiple of 3 (-> 16 kHz)
+        self.audio = InputAudio(cfg.max_audio_seconds)
         self.speech: tuple[str, int] | None = None  # (item id, audio_start_ms) of speech in progress
         self.run: Run | None = None  # the response in flight
         self.last: Run | None = None  # the latest response (its audio may still be playing)
@@ -209,17 +197,14 @@ class RealtimeSession:
         if t == "session.update":
             self.config = apply_update(self.config, ev.get("session"), self.defaults, set(self.backend.voices),
                                        self.cfg.max_new_tokens, eid)
-            if self.vad is not None and self.config.turn_detection is not None:
-                self.vad.update(self.config.turn_detection.vad)
             self.emit("session.updated", session=self.session_json())
         elif t == "input_audio_buffer.append":
             self.append(decode_pcm16(ev.get("audio"), eid), eid)
         elif t == "input_audio_buffer.commit":
             self.commit_manual(eid)
         elif t == "input_audio_buffer.clear":
-            self.buf, self.buf_start, self.speech = bytearray(), self.pos, None
-            if self.vad is not None:
-                self.vad.reset()
+            self.audio.clear()
+            self.speech = None
             self.emit("input_audio_buffer.cleared")
         elif t == "conversation.item.create":
             await self.create_item(ev, eid)
@@ -253,32 +238,17 @@ class RealtimeSession:
     # -- input audio and server VAD --------------------------------------------------------------------------
     def append(self, pcm: bytes, eid: str | None) -> None:
         td = self.config.turn_detection
-        if td is None and len(self.buf) + len(pcm) > self.max_buffer:
+        if td is None and len(self.audio) + len(pcm) > self.audio.max_bytes:
             raise ProtocolError("input_audio_buffer_too_large", f"the input buffer would hold over "
                                 f"{self.cfg.max_audio_seconds:g} s (serving.max_audio_seconds): commit or clear it "
                                 "first", "audio", eid)
-        self.buf += pcm
-        self.pos += len(pcm) // 2
-        if td is None:  # VAD off: a later one starts fresh, its clock aligned to the stream
-            self.vad, self._vad_rest = None, np.zeros(0, np.float32)
-            return
-        if self.vad is None:
-            self.vad = StreamingVad(td.vad, max_turn_seconds=self.cfg.max_audio_seconds)
-            self.vad.samples = (self.pos - len(pcm) // 2) * 2 // 3
-        x = np.concatenate([self._vad_rest, pcm_to_float(pcm)])
-        n = len(x) // 3 * 3
-        self._vad_rest = x[n:]
-        for e in self.vad.feed(resample(x[:n], PCM_RATE, 16000) if n else x[:0]):
+        for e in self.audio.append(pcm, td.vad if td is not None else None):
             if isinstance(e, SpeechStarted):
                 self.on_speech_started(e.audio_start_ms, td)
             elif isinstance(e, SpeechStopped):
                 self.on_speech_stopped(e.audio_end_ms, td)
-        if self.speech is None:  # keep only what a coming turn's prefix padding may need
-            keep = 2 * int(PCM_RATE * (td.vad.prefix_padding_ms / 1000 + 1.0))
-            if len(self.buf) > keep:
-                cut = (len(self.buf) - keep) // 2 * 2
-                del self.buf[:cut]
-                self.buf_start += cut // 2
+        if td is not None and self.speech is None:
+            self.audio.keep_last(td.vad.prefix_padding_ms + 1000)
 
     def on_speech_started(self, start_ms: int, td: TurnDetection) -> None:
         item_id = new_id("item")
@@ -300,21 +270,15 @@ class RealtimeSession:
         self.speech = None
         self.emit("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item_id)
         stopped_at = time.perf_counter()
-        a = max(0, start_ms * PCM_RATE // 1000 - self.buf_start) * 2
-        b = max(a, end_ms * PCM_RATE // 1000 - self.buf_start) * 2
-        audio = bytes(self.buf[a:b])
-        del self.buf[:b]
-        self.buf_start += b // 2
+        audio = self.audio.take(start_ms, end_ms)
         self.turn_task = asyncio.ensure_future(self._turn(item_id, audio, td.create_response, stopped_at))
 
     def commit_manual(self, eid: str | None) -> None:
-        if pcm_ms(len(self.buf)) < MIN_COMMIT_MS:
+        if pcm_ms(len(self.audio)) < MIN_COMMIT_MS:
             raise ProtocolError("input_audio_buffer_commit_empty", f"buffer too small: expected at least "
-                                f"{MIN_COMMIT_MS} ms of audio, have {pcm_ms(len(self.buf))} ms", None, eid)
-        audio, item_id = bytes(self.buf), (self.speech[0] if self.speech else new_id("item"))
-        self.buf, self.buf_start, self.speech = bytearray(), self.pos, None
-        if self.vad is not None:
-            self.vad.reset()
+                                f"{MIN_COMMIT_MS} ms of audio, have {pcm_ms(len(self.audio))} ms", None, eid)
+        item_id = self.speech[0] if self.speech else new_id("item")
+        audio, self.speech = self.audio.take_all(), None
         self.turn_task = asyncio.ensure_future(self._turn(item_id, audio, False, time.perf_counter(), eid))
 
     async def _encode(self, pcm: bytes) -> list[int]:
@@ -397,7 +361,7 @@ class RealtimeSession:
             pt = p.get("type")
             if role == "user" and pt == "input_audio":
                 pcm = decode_pcm16(p.get("audio"), eid, f"{where}.audio")
-                if pcm_ms(len(pcm)) < MIN_COMMIT_MS or len(pcm) > self.max_buffer:
+                if pcm_ms(len(pcm)) < MIN_COMMIT_MS or len(pcm) > self.audio.max_bytes:
                     raise ProtocolError("invalid_audio", f"{where}.audio must hold {MIN_COMMIT_MS} ms to "
                                         f"{self.cfg.max_audio_seconds:g} s of PCM16 at 24 kHz", where, eid)
                 try:

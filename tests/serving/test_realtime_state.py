@@ -90,3 +90,30 @@ def test_heard_text_follows_the_played_audio():
     assert run.heard_text(1000) == "One two three four."
     assert run.heard_text(1250) == "One two three four. Five"
     assert run.heard_text(5000) == "One two three four. Five six."
+
+
+def test_input_audio_cuts_the_turn_the_vad_heard():
+    import numpy as np
+
+    from ichigo.audio import resample
+    from ichigo.vad import SpeechStarted, SpeechStopped
+    from serving.realtime.input_audio import InputAudio
+    from tests.conftest import need_binary
+    from tests.serving.helpers import speech_wave
+
+    need_binary("espeak-ng")
+    q = speech_wave("What is the capital of France?")
+    x = np.concatenate([np.zeros(16000, np.float32), q, np.zeros(16000, np.float32)])
+    pcm = (resample(x, 16000, 24000) * 32767).astype("<i2").tobytes()
+    audio, events, turn = InputAudio(10.0), [], b""
+    for i in range(0, len(pcm), 2 * 1234):  # odd chunk sizes: not a multiple of 3 samples
+        for e in audio.append(pcm[i:i + 2 * 1234], VadSettings()):
+            events.append(e)
+            if isinstance(e, SpeechStopped):
+                turn = audio.take(events[0].audio_start_ms, e.audio_end_ms)
+        if not events:
+            audio.keep_last(1300)
+    assert [type(e) for e in events] == [SpeechStarted, SpeechStopped]
+    q_ms = 1000 * len(q) / 16000
+    assert q_ms * 0.8 <= 1000 * len(turn) / 48000 <= q_ms + 400  # the question plus padding
+    assert len(audio) < 48000  # what followed the turn only
