@@ -116,4 +116,5 @@ def test_input_audio_cuts_the_turn_the_vad_heard():
     assert [type(e) for e in events] == [SpeechStarted, SpeechStopped]
     q_ms = 1000 * len(q) / 16000
     assert q_ms * 0.8 <= 1000 * len(turn) / 48000 <= q_ms + 400  # the question plus padding
-    assert len(audio) < 48000  # what followed the turn only
+    assert audio.start == events[1].audio_end_ms * 24  # the buffer now starts where the turn ended
+    assert audio.start * 2 + len(audio) == len(pcm)
