@@ -147,11 +147,7 @@ def build_speech_corpus(profile: Profile, out_dir: str | Path, *, workers: int |
     t0 = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    source_rows = None
-    if profile.data.source:
-        from ichigo.data.sources import read_source
-        source_rows = read_source(profile.data.source)
-    plan, source_skipped = plan_corpus(profile, source_rows)
+    plan, source_skipped = plan_corpus(profile)
     fp = fingerprint(plan, {"tts": profile.tts.model_dump(), "shard": shard_utterances})
     plan_file = out_dir / "plan.fingerprint"
     if plan_file.exists() and plan_file.read_text().strip() != fp:
