@@ -170,6 +170,10 @@ class StageConfig(Section):
     train_on_input: bool = True
     grad_clip: float = Field(1.0, gt=0)
     pack: bool = True
+    # "samples": global_batch counts samples as in the paper's Table 1, so steps x global_batch is
+    # the sample budget and the stage plan converts it to packed optimizer steps (see
+    # ichigo.data.stage_plan); "steps": `steps` optimizer steps of global_batch packs each
+    budget: Literal["steps", "samples"] = "steps"
     checkpoint_every: int = Field(0, ge=0)  # 0: only at the end
     seed: int = 0
 

@@ -26,6 +26,7 @@ from ichigo.data.cards import dataset_card_path, write_dataset_card
 from ichigo.data.records import (EvalItem, StageRow, shard_paths, write_eval_items,
                                  write_json_atomic, write_stage_shard)
 from ichigo.data.refusals import get_refusals
+from ichigo.data.stage_plan import CHARS_PER_TOKEN, StagePlan, format_plan, plan_from_lengths, row_tokens
 from ichigo.refusal import is_refusal
 from ichigo.errors import InputError
 from ichigo.sound_tokens import NUM_SOUND_TOKENS
@@ -48,6 +49,7 @@ class StageSummary:
     sound_tokens: int
     histogram: dict  # {"edges": [...], "counts": [...]} of sound tokens per row
     card: str = ""
+    plan: dict = field(default_factory=dict)  # stage_plan.StagePlan: samples, tokens, packs, steps, epochs
 
 
 @dataclass
@@ -115,8 +117,17 @@ class _Cycler:
         return self.order.pop()
 
 
-def _write_stage(out: Path, name: str, rows: list[StageRow], seconds: float, shard_size: int,
+def _row_tokens(r: StageRow, chars_per_token: float) -> int:
+    if r.codes is not None:
+        return row_tokens(len(r.codes), 1, 0, 0, chars_per_token)
+    audio = [p for m in r.messages for p in m.parts if not isinstance(p, str)]
+    chars = sum(len(p) for m in r.messages for p in m.parts if isinstance(p, str))
+    return row_tokens(sum(len(p.codes) for p in audio), len(audio), chars, len(r.messages), chars_per_token)
+
+
+def _write_stage(out: Path, name: str, rows: list[StageRow], seconds: float, profile: Profile,
                  description: str) -> StageSummary:
+    shard_size = profile.data.shard_size
     d = out / name
     d.mkdir(parents=True, exist_ok=True)
     for old in d.glob("part-*.parquet"):
@@ -129,6 +140,8 @@ def _write_stage(out: Path, name: str, rows: list[StageRow], seconds: float, sha
     s = StageSummary(rows=len(rows), counts=dict(sorted(Counter(r.task for r in rows).items())),
                      audio_hours=round(seconds / 3600, 4), sound_tokens=int(sum(lengths)),
                      histogram=_histogram(lengths), card=str(dataset_card_path(d)))
+    cpt = CHARS_PER_TOKEN[profile.base_model.kind]
+    s.plan = asdict(plan_from_lengths(profile, name, [_row_tokens(r, cpt) for r in rows]))
     write_json_atomic(d / "manifest.json", asdict(s))
     write_dataset_card(d, f"Ichigo {name}", {**asdict(s), "histograms": {name: s.histogram}}, description)
     return s
@@ -168,7 +181,7 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
 
     # ---- stage 1: sound only
     s1_rows = [StageRow(f"s1-{u.id}", "sound_only", codes=u.codes) for u in speech]
-    s1 = _write_stage(out, "stage1", s1_rows, sum(u.seconds for u in speech), d.shard_size,
+    s1 = _write_stage(out, "stage1", s1_rows, sum(u.seconds for u in speech), profile,
                       "Stage 1 (continual pre-training): sound tokens only, next-token loss.")
 
     # ---- stage 2
@@ -221,7 +234,7 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
         query_lengths.append(len(u.codes))
     s2_rows += [text_row(f"s2-text-{i}") for i in range(n2["text"])]
     rng.shuffle(s2_rows)
-    s2 = _write_stage(out, "stage2", s2_rows, secs2, d.shard_size,
+    s2 = _write_stage(out, "stage2", s2_rows, secs2, profile,
                       "Stage 2 (instruction fine-tuning): spoken questions -> text answers, "
                       "transcription with natural-language prompts, and text-only QA.")
 
@@ -266,7 +279,7 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
     # replay, so stage 3 does not unlearn text answers
     s3_rows += [text_row(f"s3-text-{i}") for i in range(n3.get("text", 0))]
     rng.shuffle(s3_rows)
-    s3 = _write_stage(out, "stage3", s3_rows, secs3, d.shard_size,
+    s3 = _write_stage(out, "stage3", s3_rows, secs3, profile,
                       "Stage 3 (enhancement): multi-turn spoken conversations and inaudible inputs "
                       f"(random/noise/shuffled codes) answered with refusals ({refusals.source}).")
 
@@ -279,6 +292,8 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
     write_eval_items(nz, out / "eval" / "noise.parquet")
 
     stages = {"stage1": s1, "stage2": s2, "stage3": s3}
+    print("Stage plan (before training):\n" + format_plan({k: StagePlan(**v.plan) for k, v in stages.items()}),
+          flush=True)
     _plot(stages, out / "token_lengths.png")
     manifest = StagesManifest(
         out_dir=str(out), stages=stages, eval={"qa": len(qa), "noise": len(nz)},

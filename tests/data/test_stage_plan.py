@@ -1,0 +1,47 @@
+import json
+
+import pytest
+
+from ichigo.config import load_profile
+from ichigo.data.stage_plan import count_packs, estimated_plan, plan_stage, synthesis_gpu_hours
+from ichigo.errors import ConfigError
+from ichigo.training.launch import stage_config
+from pipelines.cli import main
+
+
+def test_samples_budget_becomes_packed_steps_and_one_pass():
+    cfg = load_profile("h100").training.stages["stage2"]  # paper: 7400 steps x 256 samples
+    p = plan_stage("stage2", cfg, samples=7400 * 256, tokens=0, packs=7400 * 256 // 16, lengths="measured")
+    assert p.samples_per_step == 256 * 16 and p.steps == 463 and p.epochs == pytest.approx(1.0, abs=0.01)
+    steps_cfg = cfg.model_copy(update={"budget": "steps"})  # copying the steps = 16 passes
+    assert plan_stage("stage2", steps_cfg, 7400 * 256, 0, 7400 * 256 // 16, "measured").epochs == pytest.approx(16, abs=0.01)
+
+
+def test_count_packs_next_fit():
+    assert count_packs([100, 100, 100, 300, 50], 256) == 4  # [100,100] [100] [256 cut] [50]
+    assert count_packs([], 256) == 0
+
+
+def test_h100_profile_reproduces_one_pass_and_gpu_hours():
+    plans = estimated_plan(load_profile("h100"))
+    assert plans["stage2"].epochs == pytest.approx(1.0, abs=0.02)
+    assert plans["stage3"].epochs == pytest.approx(1.0, abs=0.1)
+    assert synthesis_gpu_hours(load_profile("h100"))["total"] > 10
+
+
+def test_plan_data_cli_prints_table(capsys):
+    assert main(["plan-data", "--profile", "h100"]) == 0
+    out = capsys.readouterr().out
+    assert "samples/step" in out and "GPU-hours" in out and "source mls_de: asr mls" in out
+
+
+def test_trainer_takes_planned_steps_for_samples_budget(tmp_path):
+    profile = load_profile("h100")
+    d = tmp_path / "stage2"
+    d.mkdir()
+    with pytest.raises(ConfigError, match="holds no stage plan"):
+        stage_config(profile, "stage2", tmp_path, d, tmp_path / "out")
+    (d / "manifest.json").write_text(json.dumps({"plan": {"steps": 500}}))
+    cfg = stage_config(profile, "stage2", tmp_path, d, tmp_path / "out")
+    assert cfg.steps == 500 and cfg.lr_scheduler.warmup_steps == round(73 * 500 / 7400)
+    assert stage_config(load_profile("local"), "stage2", tmp_path, d, tmp_path / "out").steps == 300
