@@ -14,11 +14,14 @@ characters); `ichigo plan-data` on a profile alone estimates them from typical l
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from ichigo.config import Profile
 from ichigo.config.sections import StageConfig
+from ichigo.errors import ConfigError
 
 CHARS_PER_TOKEN = {"embedded": 3.0, "hf_checkpoint": 4.0}  # byte BPE (2k) vs Llama-3 BPE (128k)
 TEMPLATE_TOKENS = 5  # header + end-of-turn tokens per chat message
@@ -127,3 +130,21 @@ def format_plan(plans: dict[str, StagePlan]) -> str:
 
 def plan_dict(plans: dict[str, StagePlan]) -> dict:
     return {k: asdict(v) for k, v in plans.items()}
+
+
+def apply_plan(profile: Profile, stage: str, stage_dir: str | Path) -> Profile:
+    """The profile the trainer runs for `stage`: a `budget: samples` stage gets the planned packed
+    steps (from the stage dataset's manifest) and a warm-up scaled by the same ratio."""
+    st = profile.training.stages[stage]
+    if st.budget != "samples":
+        return profile
+    manifest = Path(stage_dir) / "manifest.json"
+    try:
+        steps = int(json.loads(manifest.read_text())["plan"]["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"training.stages.{stage} has budget 'samples' but {manifest} holds no "
+                          "stage plan; rebuild the stage datasets") from None
+    warmup = min(steps - 1, round(st.warmup_steps * steps / st.steps))
+    new = st.model_copy(update={"steps": steps, "warmup_steps": warmup, "budget": "steps"})
+    training = profile.training.model_copy(update={"stages": {**profile.training.stages, stage: new}})
+    return profile.model_copy(update={"training": training})

@@ -61,16 +61,6 @@ def result_from_json(data: dict) -> StageResult:
                        extra={"world_size": data.get("world_size")})
 
 
-def planned_steps(data_dir: str | Path, stage: str) -> int:
-    """Optimizer steps the data step planned for a `budget: samples` stage (ichigo.data.stage_plan)."""
-    manifest = Path(data_dir) / "manifest.json"
-    try:
-        return int(json.loads(manifest.read_text())["plan"]["steps"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ConfigError(f"{stage} has budget 'samples' but {manifest} holds no stage plan; "
-                          "rebuild the stage datasets") from None
-
-
 def stage_config(profile: Profile, stage: str, model_dir: str | Path, data_dir: str | Path,
                  out_dir: str | Path) -> RecipeConfig:
     """The recipe config of one stage: the packaged template, overridden by the profile."""
@@ -79,21 +69,17 @@ def stage_config(profile: Profile, stage: str, model_dir: str | Path, data_dir: 
         raise ConfigError(f"unknown stage {stage!r}: the profile defines {sorted(tr.stages)}")
     st = tr.stages[stage]
     t = template(stage)
-    steps, warmup = st.steps, st.warmup_steps
-    if st.budget == "samples":  # the stage plan turned the sample budget into packed steps
-        steps = planned_steps(data_dir, stage)
-        warmup = min(steps - 1, round(st.warmup_steps * steps / st.steps))
     raw = {
         **t, "stage": stage, "model_dir": str(model_dir), "data_dir": str(data_dir),
         "output_dir": str(out_dir), "device": tr.device, "dtype": tr.dtype, "seed": st.seed,
-        "steps": steps, "per_device_batch": st.per_device_batch, "grad_accum": st.grad_accum,
+        "steps": st.steps, "per_device_batch": st.per_device_batch, "grad_accum": st.grad_accum,
         "global_batch": st.global_batch, "grad_clip": st.grad_clip,
         "activation_checkpointing": tr.activation_checkpointing,
         # chunked CE only pays off for a large vocabulary on GPU
         "loss_chunks": t.get("loss_chunks", 0) if tr.device == "cuda" else 0,
         "data": {**t["data"], "max_seq_len": st.max_seq_len, "pack": st.pack, "train_on_input": st.train_on_input},
         "optimizer": {**t["optimizer"], "lr": st.lr, "weight_decay": st.weight_decay},
-        "lr_scheduler": {**t["lr_scheduler"], "warmup_steps": warmup},
+        "lr_scheduler": {**t["lr_scheduler"], "warmup_steps": st.warmup_steps},
         "checkpoint": {**t.get("checkpoint", {}), "every": st.checkpoint_every},
     }
     return parse_config(raw, f"profile {profile.name!r} {stage}")

@@ -3,9 +3,8 @@ import json
 import pytest
 
 from ichigo.config import load_profile
-from ichigo.data.stage_plan import count_packs, estimated_plan, plan_stage, synthesis_gpu_hours
+from ichigo.data.stage_plan import apply_plan, count_packs, estimated_plan, plan_stage, synthesis_gpu_hours
 from ichigo.errors import ConfigError
-from ichigo.training.launch import stage_config
 from pipelines.cli import main
 
 
@@ -37,11 +36,10 @@ def test_plan_data_cli_prints_table(capsys):
 
 def test_trainer_takes_planned_steps_for_samples_budget(tmp_path):
     profile = load_profile("h100")
-    d = tmp_path / "stage2"
-    d.mkdir()
-    with pytest.raises(ConfigError, match="holds no stage plan"):
-        stage_config(profile, "stage2", tmp_path, d, tmp_path / "out")
-    (d / "manifest.json").write_text(json.dumps({"plan": {"steps": 500}}))
-    cfg = stage_config(profile, "stage2", tmp_path, d, tmp_path / "out")
-    assert cfg.steps == 500 and cfg.lr_scheduler.warmup_steps == round(73 * 500 / 7400)
-    assert stage_config(load_profile("local"), "stage2", tmp_path, d, tmp_path / "out").steps == 300
+    with pytest.raises(ConfigError, match="stage2 has budget 'samples' but .* holds no stage plan"):
+        apply_plan(profile, "stage2", tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"plan": {"steps": 500}}))
+    st = apply_plan(profile, "stage2", tmp_path).training.stages["stage2"]
+    assert st.steps == 500 and st.warmup_steps == round(73 * 500 / 7400) and st.budget == "steps"
+    local = load_profile("local")
+    assert apply_plan(local, "stage2", tmp_path) is local
