@@ -127,6 +127,8 @@ class DataConfig(Section):
     stage3_mix: dict[str, float] = Field(
         default_factory=lambda: {"two_turn": 0.89, "four_turn": 0.06, "inaudible": 0.05})
     max_refusal_fraction: float = Field(0.005, ge=0, le=1)
+    # prompts / dialogue user turns longer than this are not spoken (too_long_to_speak)
+    max_spoken_chars: int = Field(300, ge=1)
     shard_size: int = Field(500, ge=1)
     teacher_endpoint: str | None = None  # OpenAI-compatible endpoint for refusal answers
     seed: int = 0

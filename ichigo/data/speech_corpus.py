@@ -9,6 +9,7 @@ is ever missing and the tokenize step counts it as skipped.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import zlib
@@ -26,9 +27,11 @@ from tqdm.auto import tqdm
 from ichigo.audio import wav_bytes, load_16k, AudioError
 from ichigo.config import Profile
 from ichigo.data.cards import write_dataset_card
-from ichigo.data.corpus_plan import Utterance, fingerprint, plan_corpus
+from ichigo.data.corpus_plan import AsrJob, Utterance, fingerprint, plan_corpus
 from ichigo.data.noise import make_noise
 from ichigo.data.records import write_json_atomic
+from ichigo.data.sources import SourceStats, iter_source, require_rows
+from ichigo.data.world_datasets import write_world_datasets
 from ichigo.errors import ConfigError, IchigoError
 
 CORPUS_SCHEMA = pa.schema([
@@ -48,7 +51,7 @@ class CorpusManifest:
     counts: dict[str, int]  # "<split>/<kind>" -> rows
     audio_hours: float
     failed: dict[str, int] = field(default_factory=dict)  # reason -> rows without audio
-    source_skipped: dict[str, int] = field(default_factory=dict)
+    sources: list[dict] = field(default_factory=list)  # per source: name, kind, used, skipped by reason
     tts_backend: str = ""
     train_voices: list[str] = field(default_factory=list)
     heldout_voices: list[str] = field(default_factory=list)
@@ -121,6 +124,37 @@ def build_shard(k: int, utts: list[Utterance], profile: Profile, out_dir: str) -
     return path.name
 
 
+def build_asr_shard(job: AsrJob, profile: Profile, out_dir: str) -> str:
+    """Shard k of n of an asr source: its rows streamed from the source, decoded to 16 kHz WAV."""
+    stats = SourceStats(job.source.name, job.source.kind)
+    utts = [Utterance(r.id, "train", "asr", r.text, "", f"source:{job.source.name}:{r.language}", r.audio)
+            for r in iter_source(job.source, job.shard, job.num_shards, stats=stats)]
+    table = pa.Table.from_pylist(_render(utts, profile), schema=CORPUS_SCHEMA)
+    table = table.replace_schema_metadata({b"ichigo_source_stats": json.dumps(stats.as_dict()).encode()})
+    path = Path(out_dir) / job.file_name
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path.name
+
+
+def _source_stats(out_dir: Path, plan) -> list[dict]:
+    """Rows used / skipped by reason per source: chat sources from the plan, asr sources from
+    their shards (read skips + audio the decoder rejected)."""
+    merged = {name: st for name, st in plan.stats.items()}
+    for job in plan.asr_jobs:
+        st = merged.setdefault(job.source.name, SourceStats(job.source.name, job.source.kind))
+        f = pq.ParquetFile(out_dir / job.file_name)
+        st.merge(json.loads(f.schema_arrow.metadata[b"ichigo_source_stats"]))
+        for err in f.read(columns=["error"]).column("error").to_pylist():
+            if err:
+                st.used -= 1
+                st.skip(err.split(":")[0])
+    for st in merged.values():
+        require_rows(st)
+    return [st.as_dict() for st in merged.values()]
+
+
 # ---- driver ----
 def _shard_ok(path: Path, ids: list[str]) -> bool:
     try:
@@ -129,10 +163,10 @@ def _shard_ok(path: Path, ids: list[str]) -> bool:
         return False
 
 
-def _summarise(out_dir: Path, n_shards: int) -> tuple[Counter, float, Counter]:
+def _summarise(paths: list[Path]) -> tuple[Counter, float, Counter]:
     counts, failed, secs = Counter(), Counter(), 0.0
-    for k in range(n_shards):
-        t = pq.read_table(out_dir / shard_name(k), columns=["split", "kind", "seconds", "error"])
+    for p in paths:
+        t = pq.read_table(p, columns=["split", "kind", "seconds", "error"])
         for split, kind, s, err in zip(*(t.column(c).to_pylist() for c in ("split", "kind", "seconds", "error"))):
             counts[f"{split}/{kind}"] += 1
             secs += s
@@ -147,41 +181,53 @@ def build_speech_corpus(profile: Profile, out_dir: str | Path, *, workers: int |
     t0 = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan, source_skipped = plan_corpus(profile)
-    fp = fingerprint(plan, {"tts": profile.tts.model_dump(), "shard": shard_utterances})
+    workers = max(1, workers or profile.tts.workers)
+    # no declared sources: the embedded world, written once in real layouts and read back the same way
+    sources = profile.data.sources or write_world_datasets(profile, out_dir / "world", workers)
+    corpus_plan = plan_corpus(profile, sources, shard_utterances)
+    plan = corpus_plan.utterances
+    fp = fingerprint(corpus_plan, {"tts": profile.tts.model_dump(), "shard": shard_utterances})
     plan_file = out_dir / "plan.fingerprint"
     if plan_file.exists() and plan_file.read_text().strip() != fp:
         raise ConfigError(f"{out_dir} holds a corpus built from a different profile/plan; "
                           "use a new output directory or delete this one")
     plan_file.write_text(fp + "\n")
+    for name, rows in (("conversations", corpus_plan.conversations), ("text_rows", corpus_plan.text_rows)):
+        write_json_atomic(out_dir / f"{name}.json", rows)
     for stray in out_dir.glob("*.tmp"):
         stray.unlink(missing_ok=True)
     shards = [plan[i:i + shard_utterances] for i in range(0, len(plan), shard_utterances)]
     todo = [k for k, s in enumerate(shards)
             if not ((out_dir / shard_name(k)).is_file() and _shard_ok(out_dir / shard_name(k), [u.id for u in s]))]
-    workers = max(1, workers or profile.tts.workers)
-    bar = tqdm(total=len(plan), desc="speech corpus", unit="utt", disable=not progress)
-    bar.update(sum(len(shards[k]) for k in range(len(shards)) if k not in set(todo)))
-    if todo:
+    # a finished asr shard is complete (write-then-rename): never redone
+    asr_todo = [j for j in corpus_plan.asr_jobs if not (out_dir / j.file_name).is_file()]
+    bar = tqdm(total=len(shards) + len(corpus_plan.asr_jobs), desc="speech corpus", unit="shard",
+               disable=not progress)
+    bar.update(len(shards) - len(todo) + len(corpus_plan.asr_jobs) - len(asr_todo))
+    tasks = [(build_shard, (k, shards[k], profile, str(out_dir))) for k in todo]
+    tasks += [(build_asr_shard, (j, profile, str(out_dir))) for j in asr_todo]
+    if tasks:
         if workers == 1:
-            for k in todo:
-                build_shard(k, shards[k], profile, str(out_dir))
-                bar.update(len(shards[k]))
+            for fn, args in tasks:
+                fn(*args)
+                bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("fork")) as ex:
-                futs = {ex.submit(build_shard, k, shards[k], profile, str(out_dir)): k for k in todo}
-                for f in as_completed(futs):
+            with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("fork")) as ex:
+                for f in as_completed([ex.submit(fn, *args) for fn, args in tasks]):
                     f.result()
-                    bar.update(len(shards[futs[f]]))
+                    bar.update(1)
     bar.close()
-    counts, secs, failed = _summarise(out_dir, len(shards))
+    paths = [out_dir / shard_name(k) for k in range(len(shards))] + [out_dir / j.file_name for j in corpus_plan.asr_jobs]
+    counts, secs, failed = _summarise(paths)
+    source_stats = _source_stats(out_dir, corpus_plan)
     manifest = CorpusManifest(
-        out_dir=str(out_dir), fingerprint=fp, num_utterances=len(plan), num_shards=len(shards),
+        out_dir=str(out_dir), fingerprint=fp, num_utterances=sum(counts.values()),
+        num_shards=len(paths),
         counts=dict(sorted(counts.items())), audio_hours=round(secs / 3600, 4), failed=dict(failed),
-        source_skipped=source_skipped, tts_backend=profile.tts.backend,
+        sources=source_stats, tts_backend=profile.tts.backend,
         train_voices=list(profile.tts.train_voices), heldout_voices=list(profile.tts.heldout_voices),
         workers=workers, build_seconds=round(time.monotonic() - t0, 2),
-        resumed_shards=len(shards) - len(todo))
+        resumed_shards=len(paths) - len(todo) - len(asr_todo))
     write_json_atomic(out_dir / "manifest.json", asdict(manifest))
     write_dataset_card(out_dir, "Speech corpus", asdict(manifest),
                        "Synthetic speech for the Ichigo recipe: spoken questions (train voices), "

@@ -28,6 +28,13 @@ def _tokens_dir(path, n=200, refusal_every=10):
                      "codes": [7] * 25})
     path.mkdir()
     pq.write_table(pa.Table.from_pylist(rows, schema=TOKENS_SCHEMA), path / "part-00000.parquet")
+    convs = []  # stage-3 dialogues over the spoken questions, answers from the conversation
+    for i in range(0, n - 4, 4):
+        turns = 2 if i % 8 else 4
+        convs.append({"id": f"c{i}", "task": "two_turn" if turns == 2 else "four_turn", "messages": sum(
+            ([{"role": "user", "content": f"question {i + k}"}, {"role": "assistant", "content": f"reply {i + k}"}]
+             for k in range(turns)), [])})
+    (path / "conversations.json").write_text(json.dumps(convs))
     return path
 
 

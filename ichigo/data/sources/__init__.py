@@ -21,7 +21,7 @@ from ichigo.data.sources.chat import read_chat
 from ichigo.data.sources.rows import AsrRow, ChatRow, SourceStats
 from ichigo.errors import InputError
 
-__all__ = ["SourceSpec", "AsrRow", "ChatRow", "SourceStats", "iter_source", "require_rows",
+__all__ = ["SourceSpec", "AsrRow", "ChatRow", "SourceStats", "iter_source", "require_rows", "count_positions",
            "SOURCE_FORMATS", "SOURCE_COLUMNS"]
 
 
@@ -95,6 +95,18 @@ def iter_source(spec: SourceSpec, shard: int = 0, num_shards: int = 1, *, start:
         yield row
     if n == 0 and num_shards == 1 and start == 0:
         require_rows(stats)
+
+
+def count_positions(spec: SourceSpec) -> int:
+    """How many positions the source's stream has (after `limit`), without reading any audio:
+    what a planner needs to cut it into shards."""
+    reader = ASR_READERS[spec.format] if spec.kind == "asr" else read_chat
+    n = 0
+    for _ in reader(spec):
+        n += 1
+        if spec.limit is not None and n >= spec.limit:
+            break
+    return n
 
 
 def require_rows(stats: SourceStats) -> None:
