@@ -116,3 +116,19 @@ def write_sharegpt(path: Path) -> Path:
              [{"from": "system", "value": "s"}, {"from": "human", "value": "q"}, {"from": "gpt", "value": ""}]]
     pq.write_table(pa.Table.from_pylist([{"id": f"g{i}", "conversations": c} for i, c in enumerate(convs)]), path)
     return path
+
+
+def write_dialogues(path: Path) -> Path:
+    """OpenAI-messages dialogues: 2-turn and 4-turn conversations, one single-turn (not usable
+    for stage 3), one with an over-long user turn."""
+    convs = []
+    for i in range(6):
+        turns = 2 if i % 2 else 4
+        convs.append([m for k in range(turns) for m in (
+            {"role": "user", "content": f"conversation {i} question {k}"},
+            {"role": "assistant", "content": f"answer {k} of conversation {i}"})])
+    convs.append([{"role": "user", "content": "only once"}, {"role": "assistant", "content": "ok"}])
+    convs.append([{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "long"},
+                  {"role": "user", "content": "short"}, {"role": "assistant", "content": "x"}])
+    path.write_text("".join(json.dumps({"id": f"d{i}", "messages": c}) + "\n" for i, c in enumerate(convs)))
+    return path
