@@ -91,8 +91,10 @@ def _cycle(items: list, n: int, rng: random.Random) -> list:
     return out[:n]
 
 
-def plan_corpus(profile: Profile, sources: list[SourceSpec],
-                shard_utterances: int = 100) -> CorpusPlan:
+def plan_corpus(profile: Profile, sources: list[SourceSpec], shard_utterances: int = 100,
+                fanout: int = 1) -> CorpusPlan:
+    """`fanout`: the number of synthesis tasks; each asr source gets a multiple of it in shards,
+    so task i reads rows i, i + fanout, ... of the source only (its share of the world's audio)."""
     d, tts = profile.data, profile.tts
     from ichigo.data.stages import split_counts  # the counts the stage builder will draw
 
@@ -204,6 +206,7 @@ def plan_corpus(profile: Profile, sources: list[SourceSpec],
     jobs = []
     for spec in by_kind["asr"]:
         n = max(1, math.ceil(count_positions(spec) / shard_utterances))
+        n = math.ceil(n / fanout) * fanout
         jobs += [AsrJob(spec, k, n) for k in range(n)]
     for st in stats.values():
         require_rows(st)
@@ -215,6 +218,7 @@ def fingerprint(plan: CorpusPlan, extra: dict) -> str:
     for u in plan.utterances:
         h.update(json.dumps({k: v for k, v in asdict(u).items() if k != "audio"}).encode())
     for j in plan.asr_jobs:
-        h.update(json.dumps([j.source.model_dump(), j.shard, j.num_shards]).encode())
+        # the uri is left out: each fan-out task writes the embedded world under its own output
+        h.update(json.dumps([j.source.model_dump(exclude={"uri"}), j.shard, j.num_shards]).encode())
     h.update(json.dumps([plan.conversations, plan.text_rows]).encode())
     return h.hexdigest()[:16]

@@ -99,7 +99,10 @@ def _speak(items: list[tuple[str, str, str]], profile: Profile) -> list[str]:
     return failed
 
 
-def write_world_datasets(profile: Profile, root: str | Path, workers: int = 1) -> list[SourceSpec]:
+def write_world_datasets(profile: Profile, root: str | Path, workers: int = 1, shard: int = 0,
+                         num_shards: int = 1) -> list[SourceSpec]:
+    """All three datasets; with a fan-out, only the flac files of rows i = shard (mod num_shards),
+    the rows this task's asr shards read (corpus_plan gives the world a multiple of num_shards)."""
     root = Path(root)
     d = profile.data
     rng = random.Random(d.seed)
@@ -115,7 +118,7 @@ def write_world_datasets(profile: Profile, root: str | Path, workers: int = 1) -
         utt = f"{spk}_{MLS_BOOK}_{i:06d}"
         path = split_dir / "audio" / spk / MLS_BOOK / f"{utt}.flac"
         lines.append(f"{utt}\t{text}\n")
-        if not path.is_file():
+        if i % num_shards == shard and not path.is_file():
             todo.append((text, voice_spec(voices[v], profile, rng), str(path)))
         else:
             voice_spec(voices[v], profile, rng)  # keep the rng sequence identical on resume
