@@ -22,8 +22,10 @@ def compile_pipeline(profile: Profile, output: str | Path) -> Path:
 
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(ichigo_pipeline, str(out),
-                                pipeline_parameters={"profile_json": profile.model_dump_json()})
+    from ichigo.data.corpus_plan import synthesis_fanout
+
+    compiler.Compiler().compile(ichigo_pipeline, str(out), pipeline_parameters={
+        "profile_json": profile.model_dump_json(), **synthesis_fanout(profile)})
     return out
 
 

@@ -1,7 +1,8 @@
 """The whole Ichigo recipe as one KFP pipeline; every arrow is an artifact.
 
-prepare_model ─────────────────────────────────────────────┐
-synthesize_speech → fit_speech_tokenizer → tokenize_speech → build_datasets
+prepare_model ──────────────────────────────────────────────────────────────────┐
+ParallelFor(synthesize_speech share) → merge_speech_corpus
+   → fit_speech_tokenizer → tokenize_speech → build_datasets
    → train stage1 → stage2 → stage3 → evaluate → gate ─If→ register (alias challenger)
                                                        └Else→ reject (says why)
 """
@@ -15,7 +16,7 @@ from components.gate import gate
 from components.prepare_model import prepare_model
 from components.register import register, reject
 from components.speech_tokenizer import fit_speech_tokenizer, tokenize_speech
-from components.synthesize_speech import synthesize_speech
+from components.synthesize_speech import merge_speech_corpus, synthesize_speech
 from components.train_stage import train_stage
 
 PIPELINE_NAME = "ichigo-speech-llm"
@@ -37,9 +38,23 @@ def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False) -> dsl.Pipeline
 @dsl.pipeline(name=PIPELINE_NAME,
               description="Ichigo early-fusion speech LLM: data synthesis, 3-stage training, "
                           "evaluation gate, MLflow registration")
-def ichigo_pipeline(profile_json: str, cache_dir: str = "", run_label: str = "") -> str:
+def ichigo_pipeline(profile_json: str, cache_dir: str = "", run_label: str = "",
+                    synthesis_shares: list = [0, 1], synthesis_gpus: int = 0) -> str:  # noqa: B006 (KFP default)
+    """`synthesis_shares` = range(data.synthesis_shards) and `synthesis_gpus` (per share) are set
+    from the profile by `compile_pipeline` / `run_local` (see ichigo.data.corpus_plan)."""
     prep = prepare_model(profile_json=profile_json, cache_dir=cache_dir).set_display_name("prepare base model + sound tokens")
-    corpus = synthesize_speech(profile_json=profile_json, cache_dir=cache_dir).set_display_name("synthesize speech (TTS)")
+    # Scale-out synthesis as a KFP ParallelFor over shares rather than a RayJob: each share is an
+    # independent, cached, resumable step with its own GPU, retried and shown per task in the KFP
+    # UI, and the fan-out runs unchanged under kfp.local (2 shares) -- no Ray cluster to manage
+    # for a batch job whose tasks never talk to each other.
+    with dsl.ParallelFor(items=synthesis_shares, name="synthesis-shares") as shard:
+        share = synthesize_speech(profile_json=profile_json, cache_dir=cache_dir,
+                                  shard=shard).set_display_name("synthesize speech (TTS share)")
+        # one GPU per share on the cluster (compile sets synthesis_gpus from the profile's TTS)
+        share.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(synthesis_gpus)
+        _cluster_settings(share)
+    corpus = merge_speech_corpus(profile_json=profile_json, cache_dir=cache_dir,
+                                 parts=dsl.Collected(share.outputs["corpus"])).set_display_name("speech corpus")
     tok = fit_speech_tokenizer(profile_json=profile_json, cache_dir=cache_dir,
                                corpus=corpus.outputs["corpus"]).set_display_name("speech tokenizer")
     codes = tokenize_speech(profile_json=profile_json, cache_dir=cache_dir, corpus=corpus.outputs["corpus"],

@@ -41,8 +41,11 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True) -> 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(wd / "kfp"),
                raise_on_error=True)
     label = time.strftime("local-%Y%m%d-%H%M%S")
+    from ichigo.data.corpus_plan import synthesis_fanout
+
     task = ichigo_pipeline(profile_json=profile.model_dump_json(),
-                           cache_dir=str(wd / "cache") if use_cache else "", run_label=label)
+                           cache_dir=str(wd / "cache") if use_cache else "", run_label=label,
+                           **synthesis_fanout(profile))
     summary = json.loads(task.output)
     summary["run_label"] = label
     summary["sources"] = run_sources(wd / "kfp")
@@ -58,7 +61,7 @@ def run_sources(pipeline_root: Path) -> list[dict]:
 
     runs = sorted((p for p in pipeline_root.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
     for run in reversed(runs):
-        for f in run.glob(f"synthesize-speech/*/{STEP_FILE}"):
+        for f in run.glob(f"merge-speech-corpus/*/{STEP_FILE}"):
             return json.loads(f.read_text())["summary"].get("sources", [])
     return []
 

@@ -130,6 +130,8 @@ class DataConfig(Section):
     # prompts / dialogue user turns longer than this are not spoken (too_long_to_speak)
     max_spoken_chars: int = Field(300, ge=1)
     shard_size: int = Field(500, ge=1)
+    # speech synthesis fan-out: KFP ParallelFor tasks (one GPU each on the cluster); 2 locally
+    synthesis_shards: int = Field(2, ge=1)
     teacher_endpoint: str | None = None  # OpenAI-compatible endpoint for refusal answers
     seed: int = 0
 

@@ -59,6 +59,13 @@ class CorpusPlan:
     stats: dict[str, SourceStats] = field(default_factory=dict)  # chat sources (asr: per shard)
 
 
+def synthesis_fanout(profile: Profile) -> dict:
+    """The pipeline parameters of the synthesis fan-out: the share numbers, and GPUs per share
+    (one when the TTS runs on a GPU: WhisperSpeech on cuda)."""
+    gpu = profile.tts.backend == "whisperspeech" and profile.training.device == "cuda"
+    return {"synthesis_shares": list(range(profile.data.synthesis_shards)), "synthesis_gpus": int(gpu)}
+
+
 def noise_counts(profile: Profile) -> tuple[int, int]:
     d = profile.data
     return max(16, d.num_train_questions // 40), max(8, d.num_eval_questions // 4)

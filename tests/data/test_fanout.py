@@ -27,3 +27,34 @@ def test_two_shares_merge_to_the_whole_corpus(built, small_profile, tmp_path):
     assert _ids(tmp_path / "merged") == _ids(built["root"] / "corpus")
     assert m.counts == built["corpus"].counts
     assert {s["name"]: s["used"] for s in m.sources} == {s["name"]: s["used"] for s in built["corpus"].sources}
+
+
+def test_kfp_local_fans_synthesis_out_over_two_shares(small_profile, tmp_path):
+    """The pipeline's own synthesis sub-DAG (plan -> ParallelFor shares -> merge) under kfp.local."""
+    import json
+
+    from kfp import dsl, local
+
+    from components.synthesize_speech import merge_speech_corpus, synthesize_speech
+
+    @dsl.component
+    def report(corpus: dsl.Input[dsl.Dataset]) -> str:
+        from pathlib import Path
+        return (Path(corpus.path) / "manifest.json").read_text()
+
+    @dsl.pipeline(name="synthesis-fanout")
+    def fanout(profile_json: str, synthesis_shares: list) -> str:
+        with dsl.ParallelFor(items=synthesis_shares) as shard:
+            share = synthesize_speech(profile_json=profile_json, cache_dir="", shard=shard)
+        merged = merge_speech_corpus(profile_json=profile_json, cache_dir="",
+                                     parts=dsl.Collected(share.outputs["corpus"]))
+        return report(corpus=merged.outputs["corpus"]).output
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"),
+               raise_on_error=True)
+    small = small_profile.model_copy(update={"data": small_profile.data.model_copy(update={"synthesis_shards": 2})})
+    manifest = json.loads(fanout(profile_json=small.model_dump_json(), synthesis_shares=[0, 1]).output)
+    d = small.data
+    assert manifest["counts"]["train/asr"] == d.stage1_utterances
+    assert manifest["counts"]["train/question"] == d.num_train_questions
+    assert {s["name"] for s in manifest["sources"]} == {"world_asr", "world_instruct", "world_dialogues"}

@@ -10,7 +10,7 @@ def test_last_run_lists_every_source_of_the_newest_run(tmp_path):
     srcs = [{"name": "mls_en", "kind": "asr", "used": 40, "skipped": {"missing_audio": 2, "too_long": 1}},
             {"name": "alpaca", "kind": "instruct", "used": 402, "skipped": {}}]
     for run, sources, t in (("ichigo-old", [], 1000), ("ichigo-new", srcs, 2000)):
-        d = tmp_path / run / "synthesize-speech" / "corpus"
+        d = tmp_path / run / "merge-speech-corpus" / "corpus"
         d.mkdir(parents=True)
         (d / STEP_FILE).write_text(json.dumps({"summary": {"sources": sources}}))
         os.utime(tmp_path / run, (t, t))

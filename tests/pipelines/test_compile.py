@@ -22,8 +22,15 @@ def test_compiled_yaml_parses_with_the_pipeline_spec_protos():
     spec = json_format.ParseDict(docs[0], pipeline_spec_pb2.PipelineSpec())
     tasks = spec.root.dag.tasks
     assert {"train-stage", "train-stage-2", "train-stage-3", "evaluate", "gate"} <= set(tasks)
+    branches = next(n for n in tasks if n.startswith("condition-branches"))
     assert any(t.trigger_policy.condition for t in
-               [*spec.components[tasks["condition-branches-1"].component_ref.name].dag.tasks.values()])
+               [*spec.components[tasks[branches].component_ref.name].dag.tasks.values()])
+    # speech synthesis fans out over shares (ParallelFor), one GPU each under the h100 profile
+    loop = next(t for n, t in tasks.items() if n.startswith("for-loop"))
+    assert loop.WhichOneof("iterator") == "parameter_iterator" and "merge-speech-corpus" in tasks
+    params = spec.root.input_definitions.parameters
+    assert params["synthesis_gpus"].default_value.number_value == 1
+    assert len(params["synthesis_shares"].default_value.list_value.values) == load_profile("h100").data.synthesis_shards
     platform = json_format.ParseDict(docs[1], pipeline_spec_pb2.PlatformSpec())
     executors = json_format.MessageToDict(platform.platforms["kubernetes"].deployment_spec)["executors"]
     assert len(executors) >= 9
