@@ -31,3 +31,18 @@ def test_teacher_failure_falls_back_with_reason(monkeypatch):
     monkeypatch.setattr("time.sleep", lambda s: None)
     rs = get_refusals("http://teacher/v1", transport=httpx.MockTransport(lambda r: httpx.Response(500)))
     assert rs.texts == list(OFFLINE_REFUSALS) and rs.source.startswith("offline (teacher failed")
+
+
+def test_teacher_answers_are_cached_and_identical_on_rerun(tmp_path, monkeypatch):
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    calls = []
+
+    def handler(req):
+        calls.append(1)
+        return httpx.Response(200, json={"choices": [{"message": {"content": f"Sorry, could you repeat that? ({len(calls)})"}}]})
+
+    first = get_refusals("http://teacher/v1", transport=httpx.MockTransport(handler), cache_dir=tmp_path)
+    again = get_refusals("http://teacher/v1", transport=httpx.MockTransport(handler), cache_dir=tmp_path)
+    assert first == again and first.source == "teacher" and len(calls) == 1
+    other = get_refusals("http://other/v1", transport=httpx.MockTransport(handler), cache_dir=tmp_path)
+    assert other.texts != first.texts and len(calls) == 2

@@ -38,7 +38,8 @@ def _tokens_dir(path, n=200, refusal_every=10):
     return path
 
 
-def test_refusal_like_audible_answers_are_capped(tmp_path):
+def test_refusal_like_audible_answers_are_capped(tmp_path, monkeypatch):
+    monkeypatch.setenv("ICHIGO_CACHE_DIR", str(tmp_path / "cache"))  # teacher answers are cached there
     prof = load_profile("local", overrides={"data": {
         "stage2_samples": 400, "stage3_samples": 200, "max_refusal_fraction": 0.005,
         "teacher_endpoint": "http://teacher.local/v1"}})
