@@ -24,6 +24,7 @@ from ichigo.config import Profile
 from ichigo.config.sections import SourceSpec
 from ichigo.data.noise import NOISE_KINDS
 from ichigo.data.sources import SourceStats, count_positions, iter_source, require_rows
+from ichigo.data.stages import split_counts  # the counts the stage builder will draw
 from ichigo.data.world_datasets import train_voices, voice_spec
 from ichigo.errors import InputError
 
@@ -103,8 +104,6 @@ def plan_corpus(profile: Profile, sources: list[SourceSpec], shard_utterances: i
     """`fanout`: the number of synthesis tasks; each asr source gets a multiple of it in shards,
     so task i reads rows i, i + fanout, ... of the source only (its share of the world's audio)."""
     d, tts = profile.data, profile.tts
-    from ichigo.data.stages import split_counts  # the counts the stage builder will draw
-
     voices = train_voices(profile)
     heldout = tts.heldout_voices or voices
     rng = random.Random(d.seed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import zlib
 from collections import Counter
@@ -258,7 +259,6 @@ def merge_corpus(profile: Profile, part_dirs: list[str | Path], out_dir: str | P
                 try:
                     os.link(d / name, dst)
                 except OSError:  # another filesystem: copy
-                    import shutil
                     shutil.copyfile(d / name, dst)
             paths.append(dst)
     if len(paths) != infos[0]["total_files"]:

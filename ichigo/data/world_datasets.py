@@ -24,6 +24,7 @@ import soundfile as sf
 
 from ichigo.config import Profile
 from ichigo.config.sections import SourceSpec
+from ichigo.data.stages import split_counts  # the same counts the stage builder will draw
 from ichigo.data.world import TEMPLATES, all_facts
 from ichigo.errors import IchigoError
 
@@ -63,8 +64,6 @@ def train_voices(profile: Profile) -> list[str]:
 
 
 def _dialogues(profile: Profile, rng: random.Random) -> list[dict]:
-    from ichigo.data.stages import split_counts  # the same counts the stage builder will draw
-
     counts = split_counts(profile.data.stage3_samples, profile.data.stage3_mix)
     qs = world_questions()
     rows = []
