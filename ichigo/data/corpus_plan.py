@@ -61,10 +61,13 @@ class CorpusPlan:
 
 
 def synthesis_fanout(profile: Profile) -> dict:
-    """The pipeline parameters of the synthesis fan-out: the share numbers, and GPUs per share
-    (one when the TTS runs on a GPU: WhisperSpeech on cuda)."""
-    gpu = profile.tts.backend == "whisperspeech" and profile.training.device == "cuda"
-    return {"synthesis_shares": list(range(profile.data.synthesis_shards)), "synthesis_gpus": int(gpu)}
+    """The pipeline parameters of the synthesis fan-out: the share numbers."""
+    return {"synthesis_shares": list(range(profile.data.synthesis_shards))}
+
+
+def synthesis_gpus(profile: Profile) -> int:
+    """GPUs per synthesis share: one when the TTS runs on a GPU (WhisperSpeech on cuda)."""
+    return int(profile.tts.backend == "whisperspeech" and profile.training.device == "cuda")
 
 
 def noise_counts(profile: Profile) -> tuple[int, int]:

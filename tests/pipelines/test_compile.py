@@ -29,7 +29,8 @@ def test_compiled_yaml_parses_with_the_pipeline_spec_protos():
     loop = next(t for n, t in tasks.items() if n.startswith("for-loop"))
     assert loop.WhichOneof("iterator") == "parameter_iterator" and "merge-speech-corpus" in tasks
     params = spec.root.input_definitions.parameters
-    assert params["synthesis_gpus"].default_value.number_value == 1
+    share = spec.deployment_spec["executors"]["exec-synthesize-speech"]["container"]["resources"]
+    assert share["accelerator"]["resourceCount"] == "1"
     assert len(params["synthesis_shares"].default_value.list_value.values) == load_profile("h100").data.synthesis_shards
     platform = json_format.ParseDict(docs[1], pipeline_spec_pb2.PlatformSpec())
     executors = json_format.MessageToDict(platform.platforms["kubernetes"].deployment_spec)["executors"]
