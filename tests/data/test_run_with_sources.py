@@ -32,6 +32,7 @@ def test_ichigo_run_with_declared_sources(tmp_path):
     ]
     raw = load_profile("smoke").model_dump()
     raw["data"].update(sources=sources, max_spoken_chars=200)
+    raw["training"]["stages"]["stage1"]["pack"] = False  # 11 real utterances: one row per slot
     profile_yaml = tmp_path / "mine.yaml"
     profile_yaml.write_text(yaml.safe_dump(raw))
     wd = tmp_path / "runs"
