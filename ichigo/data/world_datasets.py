@@ -63,9 +63,8 @@ def train_voices(profile: Profile) -> list[str]:
     return profile.tts.train_voices or (["default"] if profile.tts.backend == "whisperspeech" else ["en-us"])
 
 
-def _dialogues(profile: Profile, rng: random.Random) -> list[dict]:
+def _dialogues(profile: Profile, qs: list[tuple[str, str, str]], rng: random.Random) -> list[dict]:
     counts = split_counts(profile.data.stage3_samples, profile.data.stage3_mix)
-    qs = world_questions()
     rows = []
     for task, exchanges in (("two_turn", 2), ("four_turn", 4)):
         for i in range(max(1, counts.get(task, 0))):
@@ -132,9 +131,13 @@ def write_world_datasets(profile: Profile, root: str | Path, workers: int = 1, s
                     fut.result()
     if not (split_dir / "transcripts.txt").is_file():
         _write_atomic(split_dir / "transcripts.txt", "".join(lines).encode())
+    # shuffled once, so the first num_train_questions rows (the ones the plan speaks) span every
+    # kind of fact; the dialogues use those rows, so their user turns reuse the spoken prompts
+    qs = world_questions()
+    random.Random(d.seed).shuffle(qs)
     _jsonl(root / "alpaca" / "world.jsonl", [
-        {"id": i, "instruction": q, "input": "", "output": a} for i, q, a in world_questions()])
-    _jsonl(root / "dialogues" / "world.jsonl", _dialogues(profile, rng))
+        {"id": i, "instruction": q, "input": "", "output": a} for i, q, a in qs])
+    _jsonl(root / "dialogues" / "world.jsonl", _dialogues(profile, qs[:max(4, d.num_train_questions)], rng))
     return [SourceSpec(name="world_asr", kind="asr", format="mls", uri=str(root / "mls")),
             SourceSpec(name="world_instruct", kind="instruct", format="alpaca", uri=str(root / "alpaca")),
             SourceSpec(name="world_dialogues", kind="dialogue", format="messages", uri=str(root / "dialogues"))]
