@@ -115,8 +115,11 @@ class SourceSpec(Section):
 class DataConfig(Section):
     # declared datasets (see SourceSpec); empty: the embedded world, written as fixture datasets
     sources: list[SourceSpec] = Field(default_factory=list)
+    # instruct prompts spoken by the TTS (train voices; cycled when the sources hold fewer rows)
     num_train_questions: int = Field(2000, ge=1)
-    num_eval_questions: int = Field(200, ge=1)
+    num_eval_questions: int = Field(200, ge=1)  # instruct prompts spoken by held-out voices
+    # rows of the embedded world's MLS-layout ASR corpus; declared asr sources give stage 1 all
+    # their rows (cap them per source with limit / fraction)
     stage1_utterances: int = Field(2000, ge=1)
     stage2_samples: int = Field(4000, ge=1)
     stage3_samples: int = Field(1500, ge=1)

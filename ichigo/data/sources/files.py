@@ -39,7 +39,7 @@ def data_files(spec: SourceSpec, suffixes: tuple[str, ...]) -> list[Path]:
 
 
 def missing_column(spec: SourceSpec, path: Path, column: str, have) -> InputError:
-    key = next((k for k, v in {**spec.columns}.items() if v == column), None)
+    key = next((k for k, v in spec.columns.items() if v == column), None)
     hint = f"columns.{key} maps to it" if key else "map it with `columns` in the source entry"
     return InputError(f"source {spec.name!r}: {path} has no column {column!r} "
                       f"(it has {sorted(have)}); fix the file or the format ({spec.format}); {hint}")
