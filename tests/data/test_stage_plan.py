@@ -43,3 +43,12 @@ def test_trainer_takes_planned_steps_for_samples_budget(tmp_path):
     assert st.steps == 500 and st.warmup_steps == round(73 * 500 / 7400) and st.budget == "steps"
     local = load_profile("local")
     assert apply_plan(local, "stage2", tmp_path) is local
+
+
+def test_plan_data_cli_reads_a_built_stage_manifest(tmp_path, capsys):
+    plan = {"stage": "stage2", "samples": 300, "tokens": 18000, "packs": 80, "budget": "steps", "steps": 300,
+            "samples_per_step": 60.0, "epochs": 60.0, "lengths": "measured"}
+    (tmp_path / "manifest.json").write_text(json.dumps({"stages": {"stage2": {"plan": plan}}}))
+    assert main(["plan-data", "--profile", "local", "--stages", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "stage2" in out and "18,000" in out and "measured" in out and "embedded world" in out
