@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from ichigo.audio import read_audio
 from ichigo.config import load_profile
-from ichigo.data.sources import SourceSpec, SourceStats, iter_source
+from ichigo.data.sources import SourceSpec, SourceStats, count_positions, iter_source
 from ichigo.errors import ConfigError, InputError
 from tests.data.source_fixtures import (write_alpaca, write_commonvoice, write_librispeech, write_messages,
                                         write_mls, write_parquet_asr, write_sharegpt)
@@ -47,6 +47,7 @@ def test_parquet_audio_struct_path_and_column_mapping(tmp_path):
     rows, stats = read(spec)
     assert [(r.id, r.text) for r in rows] == [("hf/p0", "struct bytes"), ("hf/p1", "by path")]
     assert stats["skipped"] == {"empty_text": 1, "too_long": 1, "undecodable_audio": 1}
+    assert count_positions(spec) == 5 and count_positions(spec.model_copy(update={"limit": 2})) == 2
     unmapped = SourceSpec(name="hf", kind="asr", format="parquet", uri=str(root))
     with pytest.raises(InputError, match=r"source 'hf': .*train-00000-of-00001.parquet has no column 'text'"):
         read(unmapped)
@@ -90,6 +91,7 @@ def test_source_with_no_usable_rows_fails_naming_it(tmp_path):
 def test_shards_partition_and_resume_without_duplicates(tmp_path):
     spec = SourceSpec(name="mls", kind="asr", format="mls", uri=str(write_mls(tmp_path)))
     full = [r.id for r in read(spec)[0]]
+    assert count_positions(spec) == 8  # every transcript line, good or bad
     shards = [[r.id for r in read(spec, shard=k, num_shards=3)[0]] for k in range(3)]
     assert sorted(sum(shards, [])) == sorted(full) and len(sum(shards, [])) == len(full)
     # a consumer killed after its 2nd row resumes from the recorded index

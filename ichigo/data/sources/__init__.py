@@ -14,10 +14,13 @@ from __future__ import annotations
 import zlib
 from typing import Iterator
 
+import pyarrow.parquet as pq
+
 from ichigo.audio import AudioError, read_audio
 from ichigo.config.sections import SOURCE_COLUMNS, SOURCE_FORMATS, SourceSpec
 from ichigo.data.sources.asr import READERS as ASR_READERS
 from ichigo.data.sources.chat import read_chat
+from ichigo.data.sources.files import data_files
 from ichigo.data.sources.rows import AsrRow, ChatRow, SourceStats
 from ichigo.errors import InputError
 
@@ -100,6 +103,9 @@ def iter_source(spec: SourceSpec, shard: int = 0, num_shards: int = 1, *, start:
 def count_positions(spec: SourceSpec) -> int:
     """How many positions the source's stream has (after `limit`), without reading any audio:
     what a planner needs to cut it into shards."""
+    if spec.kind == "asr" and spec.format == "parquet":  # one position per row: the footer says how many
+        n = sum(pq.ParquetFile(f).metadata.num_rows for f in data_files(spec, (".parquet",)))
+        return n if spec.limit is None else min(n, spec.limit)
     reader = ASR_READERS[spec.format] if spec.kind == "asr" else read_chat
     n = 0
     for _ in reader(spec):
