@@ -133,3 +133,23 @@ def test_source_from_s3(tmp_path, monkeypatch):
     assert rows[0].messages[1]["content"] == "r"
     with pytest.raises(InputError, match="source 's3b'"):
         read(SourceSpec(name="s3b", kind="instruct", format="alpaca", uri="s3://data/absent"))
+
+
+@mock_aws
+def test_mls_on_s3_fetches_only_the_audio_of_the_rows_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("ICHIGO_CACHE_DIR", str(tmp_path / "cache"))
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="mls")
+    local = write_mls(tmp_path / "mls")
+    for f in local.rglob("*"):
+        if f.is_file():
+            s3.put_object(Bucket="mls", Key=f"mls_german/{f.relative_to(local).as_posix()}", Body=f.read_bytes())
+    spec = SourceSpec(name="mls_de", kind="asr", format="mls", uri="s3://mls/mls_german", language="de")
+    rows, stats = read(spec, shard=0, num_shards=2)
+    assert [r.id for r in rows] == ["mls_de/10_100_000000", "mls_de/11_200_000002"]
+    cached = sorted(p.name for p in (tmp_path / "cache").rglob("*.flac")) + sorted(
+        p.name for p in (tmp_path / "cache").rglob("*.opus"))
+    assert "10_100_000001.opus" not in cached and "12_300_000003.flac" not in cached
+    assert stats["skipped"] == {"empty_text": 1, "missing_audio": 1}  # shard 0: lines 1, 3, 5, 7
+    assert count_positions(spec) == 8

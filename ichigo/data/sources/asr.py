@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 from ichigo.config.sections import SourceSpec
 from ichigo.data.sources.files import data_files, missing_column, parquet_records, source_root
 from ichigo.errors import InputError
+from ichigo.storage import fetch, is_s3
 
 
 @dataclass
@@ -47,8 +48,40 @@ def _required_file(spec: SourceSpec, path: Path, what: str) -> Path:
     return path
 
 
+def _s3_loader(base: str, stem: str, exts: tuple[str, ...]) -> Callable[[], bytes]:
+    """Download one audio object when its row is read: a shard never fetches other shards' audio."""
+    def load() -> bytes:
+        for ext in exts:
+            try:
+                return fetch(f"{base}/{stem}{ext}").read_bytes()
+            except InputError:
+                continue
+        raise FileNotFoundError(f"{base}/{stem}{'|'.join(exts)}")
+    return load
+
+
 def read_mls(spec: SourceSpec) -> Iterator[RawAsr]:
-    split_dir = source_root(spec) / (spec.split or "train")
+    split = spec.split or "train"
+    if is_s3(spec.uri):  # MLS is terabytes: only the transcripts are fetched up front
+        base = f"{spec.uri.rstrip('/')}/{split}"
+        try:
+            transcripts = fetch(f"{base}/transcripts.txt")
+        except InputError:
+            raise InputError(f"source {spec.name!r}: {base}/transcripts.txt does not exist; a mls source "
+                             "needs <split>/transcripts.txt") from None
+        with transcripts.open(encoding="utf-8", errors="replace") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                utt, tab, text = line.rstrip("\n").partition("\t")
+                parts = utt.split("_")
+                if not tab or len(parts) != 3:
+                    yield RawAsr(f"line{n}", "", "", None, "malformed_line")
+                    continue
+                yield RawAsr(utt, text, parts[0], _s3_loader(f"{base}/audio/{parts[0]}/{parts[1]}", utt,
+                                                             (".flac", ".opus")))
+        return
+    split_dir = source_root(spec) / split
     transcripts = _required_file(spec, split_dir / "transcripts.txt", "<split>/transcripts.txt")
     with transcripts.open(encoding="utf-8", errors="replace") as fh:
         for n, line in enumerate(fh, 1):
