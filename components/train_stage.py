@@ -17,7 +17,10 @@ def train_stage(profile_json: str, cache_dir: str, stage: str, model: dsl.Input[
     from ichigo.training.launch import run_stage
 
     quiet_logs()
-    profile = profile_from_json(profile_json)
+    from ichigo.data.stage_plan import apply_plan
+
+    # budget: samples -> the packed steps planned from the stage data
+    profile = apply_plan(profile_from_json(profile_json), stage, Path(stages.path) / stage)
     # this stage's settings and the launch settings; earlier stages are pinned by the model input's key
     training = profile.training.model_dump(exclude={"stages"})
     config = {"stage": stage, "stage_config": profile.training.stages[stage].model_dump(), "training": training}

@@ -96,6 +96,28 @@ def cmd_plan_memory(args) -> int:
     return plan_main(["--profile", args.profile, "--gpu-memory-gib", str(args.gpu_memory_gib)]) or 0
 
 
+def cmd_plan_data(args) -> int:
+    from ichigo.data.stage_plan import (StagePlan, estimated_plan, format_plan, stage_samples,
+                                        synthesis_gpu_hours)
+
+    profile = _profile(args)
+    if args.stages:  # measured on built stage datasets (the build_datasets step's output)
+        m = json.loads((Path(args.stages) / "manifest.json").read_text())
+        plans = {k: StagePlan(**v["plan"]) for k, v in m["stages"].items()}
+    else:
+        plans = estimated_plan(profile)
+    print(f"Stage plan, profile {profile.name!r}:")
+    print(format_plan(plans))
+    for s in profile.data.sources:
+        print(f"  source {s.name}: {s.kind} {s.format} {s.uri}" + (f" (limit {s.limit})" if s.limit else ""))
+    if not profile.data.sources:
+        print("  sources: the embedded world, written as MLS / Alpaca / messages fixture datasets")
+    gpu = synthesis_gpu_hours(profile)
+    print(f"Synthesis estimate: {sum(stage_samples(profile).values()):,} stage rows; TTS {gpu['tts']} + "
+          f"tokenization {gpu['tokenize']} = {gpu['total']} GPU-hours (ichigo.data.stage_plan cost model)")
+    return 0
+
+
 def cmd_follow(args) -> int:
     from ichigo.registry.follower import run_follower
 
@@ -168,6 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--profile", default="h100")
     m.add_argument("--gpu-memory-gib", type=float, default=80.0)
     m.set_defaults(fn=cmd_plan_memory)
+    pd = sub.add_parser("plan-data", help="per-stage data plan: samples, tokens, packs, steps, epochs",
+                        description="Print what each training stage will do with its data. Without "
+                        "--stages the row lengths are estimated from the profile; with --stages (a "
+                        "built stage-datasets directory) they are measured. Also estimates the "
+                        "GPU-hours of speech synthesis + tokenization for the profile's data.")
+    _add_profile(pd, default="h100")
+    pd.add_argument("--stages", help="stage datasets directory (holds manifest.json)")
+    pd.set_defaults(fn=cmd_plan_data)
 
     sv = sub.add_parser("serve", help="serve a model with Ray Serve (see `ichigo serve --help`)",
                         add_help=False, description="Run the realtime serving graph locally.")

@@ -46,6 +46,8 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True, ver
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(wd / "kfp"),
                raise_on_error=True)
     label = time.strftime("local-%Y%m%d-%H%M%S")
+    from ichigo.data.corpus_plan import synthesis_fanout
+
     if verbose:
         stream = contextlib.nullcontext()
     else:
@@ -54,12 +56,36 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True, ver
         stream = console.installed()
     with stream:
         task = ichigo_pipeline(profile_json=profile.model_dump_json(),
-                               cache_dir=str(wd / "cache") if use_cache else "", run_label=label)
+                               cache_dir=str(wd / "cache") if use_cache else "", run_label=label,
+                               **synthesis_fanout(profile))
     summary = json.loads(task.output)
     summary["run_label"] = label
+    summary["sources"] = run_sources(wd / "kfp")
     run = LocalRun(summary, time.time() - t0, wd)
     (wd / "last_run.json").write_text(json.dumps(summary, indent=2, default=str))
     return run
+
+
+def run_sources(pipeline_root: Path) -> list[dict]:
+    """Every data source of the newest run (name, kind, rows used, rows skipped by reason), from
+    the synthesize-speech step's summary in kfp.local's `<root>/<run>/<task>/<output>` tree."""
+    from ichigo.cache import STEP_FILE
+
+    runs = sorted((p for p in pipeline_root.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for run in reversed(runs):
+        for f in run.glob(f"merge-speech-corpus/*/{STEP_FILE}"):
+            return json.loads(f.read_text())["summary"].get("sources", [])
+    return []
+
+
+def source_lines(sources: list[dict]) -> list[str]:
+    if not sources:
+        return []
+    lines = ["Data sources (rows used; skipped by reason):"]
+    for s in sources:
+        skipped = ", ".join(f"{k} {v}" for k, v in s.get("skipped", {}).items()) or "none"
+        lines.append(f"  {s['name']:<20} {s['kind']:<9} {s['used']:>9,} used; skipped: {skipped}")
+    return lines
 
 
 # (metric, label, higher is better) for the candidate-vs-untrained table
@@ -115,6 +141,7 @@ def format_summary(run: LocalRun, profile: Profile) -> str:
     for stage, losses in (s.get("stage_losses") or {}).items():
         if losses:
             lines.append(f"  {stage}: {losses[0]:.3f} -> {losses[-1]:.3f}  ({len(losses)} steps)")
+    lines += source_lines(s.get("sources") or [])
     lines.append("Evaluation (candidate vs threshold):")
     for c in s.get("checks", []):
         mark = "PASS" if c.get("passed") else "FAIL"

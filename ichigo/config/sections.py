@@ -65,10 +65,65 @@ class SpeechTokenizerConfig(Section):
     seed: int = 0
 
 
+SOURCE_FORMATS = {"asr": {"mls", "librispeech", "commonvoice", "parquet"},
+                  "instruct": {"alpaca", "sharegpt", "messages"},
+                  "dialogue": {"sharegpt", "messages"},
+                  "text": {"alpaca", "sharegpt", "messages"}}
+# canonical column -> default name in the file, per format (override with `columns`)
+SOURCE_COLUMNS = {
+    "mls": {}, "librispeech": {},
+    "commonvoice": {"path": "path", "sentence": "sentence", "speaker": "client_id"},
+    "parquet": {"audio": "audio", "text": "text", "speaker": "speaker_id", "id": "id"},
+    "alpaca": {"instruction": "instruction", "input": "input", "output": "output", "id": "id"},
+    "messages": {"messages": "messages", "role": "role", "content": "content", "id": "id"},
+    "sharegpt": {"messages": "conversations", "role": "from", "content": "value", "id": "id"},
+}
+
+
+class SourceSpec(Section):
+    """One declared dataset. `format` names the on-disk layout/schema; `columns` renames the
+    canonical columns of that format (e.g. {"text": "transcription"} for a parquet ASR set)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kind: Literal["asr", "instruct", "dialogue", "text"]
+    format: Literal["mls", "librispeech", "commonvoice", "parquet", "alpaca", "sharegpt", "messages"]
+    uri: str = Field(min_length=1)  # local file/dir or s3:// object/prefix
+    language: str = "en"
+    split: str | None = None  # mls/commonvoice: "train" when unset; librispeech/parquet: a subset
+    limit: int | None = Field(None, ge=1)  # at most the first `limit` rows of the source
+    fraction: float = Field(1.0, gt=0, le=1)  # keep this share of rows (stable hash of the id)
+    columns: dict[str, str] = Field(default_factory=dict)
+    max_seconds: float = Field(30.0, gt=0)  # asr: longer audio is skipped (too_long)
+    max_chars: int = Field(8000, ge=1)  # text kinds: longer conversations are skipped (too_long)
+    # instruct only: the held-out evaluation questions (spoken by the held-out voices, never
+    # trained on); without one, the first num_eval_questions distinct prompts are held out
+    holdout: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> "SourceSpec":
+        if self.holdout and self.kind != "instruct":
+            raise ValueError(f"source {self.name!r}: holdout applies to instruct sources only")
+        if self.format not in SOURCE_FORMATS[self.kind]:
+            raise ValueError(f"source {self.name!r}: format {self.format!r} cannot hold kind "
+                             f"{self.kind!r}; use one of {sorted(SOURCE_FORMATS[self.kind])}")
+        unknown = set(self.columns) - set(SOURCE_COLUMNS[self.format])
+        if unknown:
+            raise ValueError(f"source {self.name!r}: columns {sorted(unknown)} are not used by format "
+                             f"{self.format!r}; known: {sorted(SOURCE_COLUMNS[self.format])}")
+        return self
+
+    def column(self, key: str) -> str:
+        return self.columns.get(key, SOURCE_COLUMNS[self.format][key])
+
+
 class DataConfig(Section):
-    source: str | None = None  # None: the embedded generated corpus; else local/s3 files
+    # declared datasets (see SourceSpec); empty: the embedded world, written as fixture datasets
+    sources: list[SourceSpec] = Field(default_factory=list)
+    # instruct prompts spoken by the TTS (train voices; cycled when the sources hold fewer rows)
     num_train_questions: int = Field(2000, ge=1)
-    num_eval_questions: int = Field(200, ge=1)
+    num_eval_questions: int = Field(200, ge=1)  # instruct prompts spoken by held-out voices
+    # rows of the embedded world's MLS-layout ASR corpus; declared asr sources give stage 1 all
+    # their rows (cap them per source with limit / fraction)
     stage1_utterances: int = Field(2000, ge=1)
     stage2_samples: int = Field(4000, ge=1)
     stage3_samples: int = Field(1500, ge=1)
@@ -79,9 +134,21 @@ class DataConfig(Section):
     stage3_mix: dict[str, float] = Field(
         default_factory=lambda: {"two_turn": 0.89, "four_turn": 0.06, "inaudible": 0.05})
     max_refusal_fraction: float = Field(0.005, ge=0, le=1)
+    # prompts / dialogue user turns longer than this are not spoken (too_long_to_speak)
+    max_spoken_chars: int = Field(300, ge=1)
     shard_size: int = Field(500, ge=1)
+    # speech synthesis fan-out: KFP ParallelFor tasks (one GPU each on the cluster); 2 locally
+    synthesis_shards: int = Field(2, ge=1)
     teacher_endpoint: str | None = None  # OpenAI-compatible endpoint for refusal answers
     seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, values):
+        if isinstance(values, dict) and "source" in values:
+            raise ValueError("data.source was replaced by data.sources: a list of {name, kind, format, "
+                             "uri, ...} entries (kinds asr/instruct/dialogue/text)")
+        return values
 
     @model_validator(mode="after")
     def _check(self) -> "DataConfig":
@@ -94,6 +161,9 @@ class DataConfig(Section):
                 raise ValueError(f"data.{name} must have the keys {sorted(keys)}{extra}; got {sorted(mix)}")
             if any(v < 0 for v in mix.values()) or abs(sum(mix.values()) - 1) > 1e-6:
                 raise ValueError(f"data.{name} fractions must be >= 0 and sum to 1")
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"data.sources names must be unique; got {names}")
         return self
 
 
@@ -114,6 +184,10 @@ class StageConfig(Section):
     grad_clip: float | None = None
     pack: bool | None = None
     checkpoint_every: int | None = None  # 0: only at the end
+    # plan-level, not a recipe key: "samples" counts global_batch in samples as in the paper's
+    # Table 1 (steps x global_batch is the sample budget, converted by ichigo.data.stage_plan to
+    # packed optimizer steps); "steps" (None) runs `steps` optimizer steps of global_batch packs
+    budget: Literal["steps", "samples"] | None = None
     seed: int | None = None
 
     @model_serializer(mode="wrap")
@@ -140,7 +214,7 @@ class TrainingConfig(Section):
         """The validated recipe config of `stage`: the recipe's defaults, these launch settings,
         then the stage's own keys (raises ValueError naming the profile field)."""
         return build_recipe_config(stage, self.model_dump(exclude={"stages"}),
-                                   self.stages[stage].model_dump(),
+                                   self.stages[stage].model_dump(exclude={"budget"}),
                                    {"model_dir": model_dir, "data_dir": data_dir, "output_dir": output_dir},
                                    self.world_size)
 

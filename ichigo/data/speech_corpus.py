@@ -9,7 +9,9 @@ is ever missing and the tokenize step counts it as skipped.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import time
 import zlib
 from collections import Counter
@@ -26,9 +28,11 @@ from tqdm.auto import tqdm
 from ichigo.audio import wav_bytes, load_16k, AudioError
 from ichigo.config import Profile
 from ichigo.data.cards import write_dataset_card
-from ichigo.data.corpus_plan import Utterance, fingerprint, plan_corpus
+from ichigo.data.corpus_plan import AsrJob, Utterance, fingerprint, plan_corpus
 from ichigo.data.noise import make_noise
 from ichigo.data.records import write_json_atomic
+from ichigo.data.sources import SourceStats, iter_source, require_rows
+from ichigo.data.world_datasets import write_world_datasets
 from ichigo.errors import ConfigError, IchigoError
 
 CORPUS_SCHEMA = pa.schema([
@@ -48,7 +52,7 @@ class CorpusManifest:
     counts: dict[str, int]  # "<split>/<kind>" -> rows
     audio_hours: float
     failed: dict[str, int] = field(default_factory=dict)  # reason -> rows without audio
-    source_skipped: dict[str, int] = field(default_factory=dict)
+    sources: list[dict] = field(default_factory=list)  # per source: name, kind, used, skipped by reason
     tts_backend: str = ""
     train_voices: list[str] = field(default_factory=list)
     heldout_voices: list[str] = field(default_factory=list)
@@ -121,6 +125,43 @@ def build_shard(k: int, utts: list[Utterance], profile: Profile, out_dir: str) -
     return path.name
 
 
+def build_asr_shard(job: AsrJob, profile: Profile, out_dir: str) -> str:
+    """Shard k of n of an asr source: its rows streamed from the source, decoded to 16 kHz WAV."""
+    stats = SourceStats(job.source.name, job.source.kind)
+    utts = [Utterance(r.id, "train", "asr", r.text, "", f"source:{job.source.name}:{r.language}", r.audio)
+            for r in iter_source(job.source, job.shard, job.num_shards, stats=stats)]
+    table = pa.Table.from_pylist(_render(utts, profile), schema=CORPUS_SCHEMA)
+    table = table.replace_schema_metadata({b"ichigo_source_stats": json.dumps(stats.as_dict()).encode()})
+    path = Path(out_dir) / job.file_name
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path.name
+
+
+def _source_stats(paths: list[Path], chat_stats: dict[str, dict]) -> list[dict]:
+    """Rows used / skipped by reason per source: chat sources from the plan, asr sources from
+    their shards (read skips + audio the decoder rejected)."""
+    merged = {name: SourceStats(d["name"], d["kind"]) for name, d in chat_stats.items()}
+    for name, d in chat_stats.items():
+        merged[name].merge(d)
+    for p in paths:
+        f = pq.ParquetFile(p)
+        meta = (f.schema_arrow.metadata or {}).get(b"ichigo_source_stats")
+        if meta is None:
+            continue
+        d = json.loads(meta)
+        st = merged.setdefault(d["name"], SourceStats(d["name"], d["kind"]))
+        st.merge(d)
+        for err in f.read(columns=["error"]).column("error").to_pylist():
+            if err:
+                st.used -= 1
+                st.skip(err.split(":")[0])
+    for st in merged.values():
+        require_rows(st)
+    return [st.as_dict() for st in merged.values()]
+
+
 # ---- driver ----
 def _shard_ok(path: Path, ids: list[str]) -> bool:
     try:
@@ -129,10 +170,10 @@ def _shard_ok(path: Path, ids: list[str]) -> bool:
         return False
 
 
-def _summarise(out_dir: Path, n_shards: int) -> tuple[Counter, float, Counter]:
+def _summarise(paths: list[Path]) -> tuple[Counter, float, Counter]:
     counts, failed, secs = Counter(), Counter(), 0.0
-    for k in range(n_shards):
-        t = pq.read_table(out_dir / shard_name(k), columns=["split", "kind", "seconds", "error"])
+    for p in paths:
+        t = pq.read_table(p, columns=["split", "kind", "seconds", "error"])
         for split, kind, s, err in zip(*(t.column(c).to_pylist() for c in ("split", "kind", "seconds", "error"))):
             counts[f"{split}/{kind}"] += 1
             secs += s
@@ -142,53 +183,109 @@ def _summarise(out_dir: Path, n_shards: int) -> tuple[Counter, float, Counter]:
 
 
 def build_speech_corpus(profile: Profile, out_dir: str | Path, *, workers: int | None = None,
-                        shard_utterances: int = DEFAULT_SHARD_UTTERANCES,
-                        progress: bool = True) -> CorpusManifest:
+                        shard_utterances: int = DEFAULT_SHARD_UTTERANCES, progress: bool = True,
+                        shard: int = 0, num_shards: int = 1) -> CorpusManifest:
+    """The whole corpus, or (num_shards > 1) this fan-out task's share of its shards; the shares
+    are joined by `merge_corpus` (see components/synthesize_speech.py)."""
     t0 = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    source_rows = None
-    if profile.data.source:
-        from ichigo.data.sources import read_source
-        source_rows = read_source(profile.data.source)
-    plan, source_skipped = plan_corpus(profile, source_rows)
-    fp = fingerprint(plan, {"tts": profile.tts.model_dump(), "shard": shard_utterances})
+    workers = max(1, workers or profile.tts.workers)
+    # no declared sources: the embedded world, written once in real layouts and read back the same way
+    sources = profile.data.sources or write_world_datasets(profile, out_dir / "world", workers, shard, num_shards)
+    corpus_plan = plan_corpus(profile, sources, shard_utterances, fanout=num_shards)
+    plan = corpus_plan.utterances
+    fp = fingerprint(corpus_plan, {"tts": profile.tts.model_dump(), "shard": shard_utterances})
     plan_file = out_dir / "plan.fingerprint"
     if plan_file.exists() and plan_file.read_text().strip() != fp:
         raise ConfigError(f"{out_dir} holds a corpus built from a different profile/plan; "
                           "use a new output directory or delete this one")
     plan_file.write_text(fp + "\n")
+    chat_stats = {k: v.as_dict() for k, v in corpus_plan.stats.items()}
+    for name, rows in (("conversations", corpus_plan.conversations), ("text_rows", corpus_plan.text_rows),
+                       ("chat_stats", chat_stats)):
+        write_json_atomic(out_dir / f"{name}.json", rows)
     for stray in out_dir.glob("*.tmp"):
         stray.unlink(missing_ok=True)
     shards = [plan[i:i + shard_utterances] for i in range(0, len(plan), shard_utterances)]
-    todo = [k for k, s in enumerate(shards)
-            if not ((out_dir / shard_name(k)).is_file() and _shard_ok(out_dir / shard_name(k), [u.id for u in s]))]
-    workers = max(1, workers or profile.tts.workers)
-    bar = tqdm(total=len(plan), desc="speech corpus", unit="utt", disable=not progress)
-    bar.update(sum(len(shards[k]) for k in range(len(shards)) if k not in set(todo)))
-    if todo:
+    mine = [k for k in range(len(shards)) if k % num_shards == shard]
+    my_jobs = [j for j in corpus_plan.asr_jobs if j.shard % num_shards == shard]
+    todo = [k for k in mine if not ((out_dir / shard_name(k)).is_file()
+                                    and _shard_ok(out_dir / shard_name(k), [u.id for u in shards[k]]))]
+    # a finished asr shard is complete (write-then-rename): never redone
+    asr_todo = [j for j in my_jobs if not (out_dir / j.file_name).is_file()]
+    bar = tqdm(total=len(mine) + len(my_jobs), desc="speech corpus", unit="shard", disable=not progress)
+    bar.update(len(mine) - len(todo) + len(my_jobs) - len(asr_todo))
+    tasks = [(build_shard, (k, shards[k], profile, str(out_dir))) for k in todo]
+    tasks += [(build_asr_shard, (j, profile, str(out_dir))) for j in asr_todo]
+    if tasks:
         if workers == 1:
-            for k in todo:
-                build_shard(k, shards[k], profile, str(out_dir))
-                bar.update(len(shards[k]))
+            for fn, args in tasks:
+                fn(*args)
+                bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("fork")) as ex:
-                futs = {ex.submit(build_shard, k, shards[k], profile, str(out_dir)): k for k in todo}
-                for f in as_completed(futs):
+            with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("fork")) as ex:
+                for f in as_completed([ex.submit(fn, *args) for fn, args in tasks]):
                     f.result()
-                    bar.update(len(shards[futs[f]]))
+                    bar.update(1)
     bar.close()
-    counts, secs, failed = _summarise(out_dir, len(shards))
+    paths = [out_dir / shard_name(k) for k in mine] + [out_dir / j.file_name for j in my_jobs]
+    resumed = len(paths) - len(todo) - len(asr_todo)
+    if num_shards > 1:  # a fan-out share: merge_corpus checks and joins all shares
+        write_json_atomic(out_dir / "fanout.json", {
+            "shard": shard, "num_shards": num_shards, "fingerprint": fp, "files": [p.name for p in paths],
+            "total_files": len(shards) + len(corpus_plan.asr_jobs)})
+    return _finish(profile, out_dir, paths, chat_stats, fp, workers, t0, resumed, check_sources=num_shards == 1)
+
+
+def merge_corpus(profile: Profile, part_dirs: list[str | Path], out_dir: str | Path) -> CorpusManifest:
+    """Join the fan-out shares into one corpus (hard links); fails if a share is missing or was
+    planned differently."""
+    t0 = time.monotonic()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = [Path(d) for d in part_dirs]
+    infos = [json.loads((d / "fanout.json").read_text()) for d in parts]
+    if len({i["fingerprint"] for i in infos}) != 1:
+        raise ConfigError("the synthesis shares were planned from different profiles; rerun them")
+    n = infos[0]["num_shards"]
+    if sorted(i["shard"] for i in infos) != list(range(n)):
+        raise ConfigError(f"synthesis shares {sorted(i['shard'] for i in infos)} do not cover 0..{n - 1}")
+    paths = []
+    for d, info in zip(parts, infos):
+        for name in info["files"]:
+            dst = out_dir / name
+            if not dst.exists():
+                try:
+                    os.link(d / name, dst)
+                except OSError:  # another filesystem: copy
+                    shutil.copyfile(d / name, dst)
+            paths.append(dst)
+    if len(paths) != infos[0]["total_files"]:
+        raise ConfigError(f"the synthesis shares hold {len(paths)} shards, the plan has {infos[0]['total_files']}")
+    for name in ("conversations.json", "text_rows.json", "chat_stats.json", "plan.fingerprint"):
+        (out_dir / name).write_bytes((parts[0] / name).read_bytes())
+    chat_stats = json.loads((out_dir / "chat_stats.json").read_text())
+    return _finish(profile, out_dir, sorted(paths), chat_stats, infos[0]["fingerprint"], n, t0, 0)
+
+
+def _finish(profile: Profile, out_dir: Path, paths: list[Path], chat_stats: dict, fp: str, workers: int,
+            t0: float, resumed: int, check_sources: bool = True) -> CorpusManifest:
+    counts, secs, failed = _summarise(paths)
+    # a share of a fan-out may hold no row of some source; the merged corpus is checked
+    source_stats = _source_stats(paths, chat_stats) if check_sources else []
     manifest = CorpusManifest(
-        out_dir=str(out_dir), fingerprint=fp, num_utterances=len(plan), num_shards=len(shards),
+        out_dir=str(out_dir), fingerprint=fp, num_utterances=sum(counts.values()),
+        num_shards=len(paths),
         counts=dict(sorted(counts.items())), audio_hours=round(secs / 3600, 4), failed=dict(failed),
-        source_skipped=source_skipped, tts_backend=profile.tts.backend,
+        sources=source_stats, tts_backend=profile.tts.backend,
         train_voices=list(profile.tts.train_voices), heldout_voices=list(profile.tts.heldout_voices),
         workers=workers, build_seconds=round(time.monotonic() - t0, 2),
-        resumed_shards=len(shards) - len(todo))
+        resumed_shards=resumed)
     write_json_atomic(out_dir / "manifest.json", asdict(manifest))
     write_dataset_card(out_dir, "Speech corpus", asdict(manifest),
-                       "Synthetic speech for the Ichigo recipe: spoken questions (train voices), "
-                       "stage-1 statements/questions, held-out-voice evaluation questions, and real "
-                       "noise clips. 16 kHz mono WAV bytes per row.")
+                       "Speech for the Ichigo recipe: real ASR audio from the declared sources, "
+                       "instruction prompts and dialogue turns spoken by the TTS (train voices), "
+                       "held-out-voice evaluation prompts, and real noise clips. 16 kHz mono WAV "
+                       "bytes per row.")
     return manifest

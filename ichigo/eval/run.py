@@ -250,7 +250,7 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
     # the same held-out questions typed in every casing and punctuation
     tq = typed_qa(lm, qa, cfg.max_new_tokens, cache("typed_qa"), cfg.batch_size)
     metrics |= {"typed_qa_exact": tq.exact, "n_typed_qa": tq.n,
-                **{f"typed_qa_exact@{form}": v for form, v in tq.by_form.items()}}
+                **{f"typed_qa_exact/{form}": v for form, v in tq.by_form.items()}}
     preds += [{"metric": "typed_qa", **p} for p in tq.predictions]
 
     first_asr = next((r for r in results if r.kind == "asr_test"), None)

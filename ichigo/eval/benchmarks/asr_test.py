@@ -22,7 +22,7 @@ def load_asr_test(spec: BenchmarkSpec, root: Path) -> list[ASRItem]:
     from ichigo.data.sources import SourceSpec, iter_source  # the data package's readers
 
     src = SourceSpec(name=spec.name, kind="asr", format=spec.format, uri=str(root), split=spec.split,
-                     language=spec.options.get("language"), limit=spec.limit)
+                     language=spec.options.get("language", "en"), limit=spec.limit)
     items = []
     for row in iter_source(src):
         if not (row.text or "").strip():
