@@ -29,8 +29,10 @@ class Utterance:
 
 def _voices(names: list[str], profile: Profile, rng: random.Random) -> str:
     name = rng.choice(names)
-    if profile.tts.backend != "espeak":
-        return name
+    if profile.tts.backend == "whisperspeech" or name.count(":") > name.startswith("piper:"):
+        return name  # whisperspeech, or a voice that already fixes its speed/pitch
+    if name.startswith("piper:"):  # Piper has speed (percent of its natural rate) but no pitch
+        return f"{name}:s{rng.choice(profile.tts.piper_speeds)}"
     return f"{name}:s{rng.choice(profile.tts.speeds)}:p{rng.choice(profile.tts.pitches)}"
 
 
@@ -42,7 +44,7 @@ def noise_counts(profile: Profile) -> tuple[int, int]:
 def plan_corpus(profile: Profile, source_rows: list | None = None) -> tuple[list[Utterance], dict]:
     """All utterances in build order, plus counts of source rows skipped (with reasons)."""
     d, tts = profile.data, profile.tts
-    default = ["default"] if tts.backend == "whisperspeech" else ["en-us"]
+    default = {"whisperspeech": ["default"], "piper": ["piper:joe"]}.get(tts.backend, ["en-us"])
     train_voices = tts.train_voices or default
     heldout = tts.heldout_voices or train_voices
     rng = random.Random(d.seed)

@@ -25,6 +25,7 @@ from ichigo.config import EvalConfig, Profile, load_profile
 from ichigo.data.records import EvalItem, read_eval_items, write_json_atomic
 from ichigo.errors import ConfigError, InputError
 from ichigo.eval.asr import transcription_eval
+from ichigo.eval.by_family import family_metrics
 from ichigo.eval.cache import ItemCache, fingerprint
 from ichigo.eval.inaudible import random_code_items, refusal_eval
 from ichigo.eval.judge import make_judge
@@ -156,6 +157,7 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
 
     asr = transcription_eval(lm, qa, cfg.max_new_tokens, cache("asr"), cfg.batch_size)
     metrics |= {"wer": asr.wer, "cer": asr.cer, "n_asr": asr.n}
+    metrics |= family_metrics(qa, sqa.predictions, asr.predictions)  # per held-out voice family
     preds += [{"metric": "asr", **p} for p in asr.predictions]
 
     rnd = refusal_eval(lm, random_code_items([len(it.codes) for it in qa], len(qa), cfg.seed),
