@@ -122,6 +122,11 @@ class AsrGate:
         return out
 
 
+# Corpus texts are one sentence (< 30 words). A decode still running past this is a hallucination
+# loop: it fails the gate either way, and capping it saves most of the gate's time on bad clips.
+GATE_MAX_NEW_TOKENS = 64
+
+
 def load_transcriber(model: str, window_seconds: float | None = None) -> Transcriber:
     """The profile's Whisper transcriber (built once per worker process by the caller)."""
     try:
@@ -129,4 +134,4 @@ def load_transcriber(model: str, window_seconds: float | None = None) -> Transcr
     except ImportError as e:
         raise ConfigError(f"data.asr_gate needs ichigo.speech_tokenizer.whisper_asr ({e}); "
                           "set data.asr_gate: false to build without the ASR gate") from None
-    return WhisperASR.load(model=model, window_seconds=window_seconds)
+    return WhisperASR.load(model=model, window_seconds=window_seconds, max_new_tokens=GATE_MAX_NEW_TOKENS)
