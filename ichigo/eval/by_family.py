@@ -50,3 +50,22 @@ def family_metrics(items: list, qa_predictions: list[dict], asr_predictions: lis
     if asr:
         out["wer_max_family"] = max(v for k, v in out.items() if k.startswith("wer/"))
     return out
+
+
+def family_table(metrics: dict[str, float]) -> str:
+    """Markdown table of the per-family metrics in a metrics.json (for run summaries and reports);
+    "" when there are none."""
+    fams = sorted({k.split("/", 1)[1] for k in metrics if k.startswith(("speech_qa_exact/", "wer/"))})
+    if not fams:
+        return ""
+
+    def cell(key: str, pct: bool) -> str:
+        v = metrics.get(key)
+        return "-" if v is None else (f"{100 * v:.1f}%" if pct else f"{v:.3f}")
+
+    lines = ["| voice family | items | spoken-QA exact | WER |", "| --- | --- | --- | --- |"]
+    for f in fams:
+        n = metrics.get(f"n_speech_qa/{f}")
+        lines.append(f"| {f} | {'-' if n is None else int(n)} | {cell(f'speech_qa_exact/{f}', True)} "
+                     f"| {cell(f'wer/{f}', False)} |")
+    return "\n".join(lines)

@@ -54,3 +54,12 @@ def test_eval_files_round_trip_family_and_old_files_still_read(tmp_path):
                                           "codes": [1], "audio_wav": b""}], schema=old_schema), tmp_path / "old.parquet")
     old, = read_eval_items(tmp_path / "old.parquet")
     assert old.family == "" and old.voice == "en-us+m2"
+
+
+def test_family_table_lists_every_family():
+    from ichigo.eval.by_family import family_table
+    t = family_table({"speech_qa_exact/caribbean": 0.75, "n_speech_qa/caribbean": 4.0, "wer/caribbean": 0.125,
+                      "wer/scottish": 0.5, "speech_qa_exact": 0.6})
+    assert t.splitlines()[2] == "| caribbean | 4 | 75.0% | 0.125 |"
+    assert t.splitlines()[3] == "| scottish | - | - | 0.500 |"
+    assert family_table({"wer": 0.1}) == ""
