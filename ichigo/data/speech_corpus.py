@@ -86,6 +86,7 @@ def shard_name(k: int) -> str:
 # ---- worker side (runs in a separate process; keeps one TTS backend and one ASR model per process) ----
 _TTS = None  # built lazily in each worker (fork: the parent never builds one, so no CUDA state is inherited)
 _GATE = None  # the ASR gate: Whisper loads once per worker process, not per shard
+_MAIN_PID = os.getpid()
 
 
 def _tts(profile: Profile):
@@ -99,6 +100,9 @@ def _tts(profile: Profile):
 def _gate(profile: Profile):
     global _GATE
     if _GATE is None:
+        if os.getpid() != _MAIN_PID:  # a pool worker: one torch thread, the pool fills the cores
+            import torch
+            torch.set_num_threads(1)
         from ichigo.data.asr_gate import AsrGate, load_transcriber
         d = profile.data
         _GATE = AsrGate(load_transcriber(d.asr_gate_model, d.asr_gate_window_seconds), d.asr_gate_max_wer)

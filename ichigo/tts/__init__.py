@@ -25,7 +25,7 @@ def make_tts(config: TTSConfig, device: str | None = None) -> TTSBackend:
     espeak = lambda: EspeakTTS(speed=config.speeds[0] if config.speeds else 160,  # noqa: E731
                                pitch=config.pitches[0] if config.pitches else 50)
     if config.backend == "piper":
-        return MixedTTS({"espeak": None}, piper_only=True)
+        return MixedTTS({}, piper_only=True)
     if config.backend == "espeak":
         if any(v.engine == "piper" for v in _profile_voices(config)):
             return MixedTTS({"espeak": espeak()})

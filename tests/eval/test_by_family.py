@@ -1,6 +1,5 @@
 """Spoken-QA exact and WER per voice family, and eval files from before the `family` field."""
 
-import math
 
 import pyarrow as pa
 import pyarrow.parquet as pq
