@@ -33,4 +33,5 @@ def train_stage(profile_json: str, cache_dir: str, stage: str, model: dsl.Input[
     summary = run_step(f"train_{stage}", config, {"model": model.path, "data": stages.path},
                        trained.path, train, cache_dir or None)
     trained.metadata.update({"stage": stage, "final_loss": summary.get("final_loss"),
-                             "steps": summary.get("steps"), "cached": summary.get("cached")})
+                             "steps": summary.get("steps"), "train_seconds": summary.get("train_seconds"),
+                             "cached": summary.get("cached")})

@@ -45,7 +45,8 @@ def cmd_run(args) -> int:
         print(f"profile {profile.name!r} is a cluster profile: use `ichigo compile` + `ichigo submit`",
               file=sys.stderr)
         return 2
-    run = run_local(profile, args.workdir or default_workdir(), use_cache=not args.no_cache)
+    run = run_local(profile, args.workdir or default_workdir(), use_cache=not args.no_cache,
+                    verbose=args.verbose)
     print(format_summary(run, profile))
     return 0 if run.registered else 3
 
@@ -132,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(r)
     r.add_argument("--workdir", help="where artifacts, caches and the MLflow store go (default: ./runs)")
     r.add_argument("--no-cache", action="store_true", help="recompute every step")
+    r.add_argument("--verbose", action="store_true",
+                   help="stream every step's full output (default: one line per step; logs in WORKDIR/logs)")
     r.set_defaults(fn=cmd_run)
 
     c = sub.add_parser("compile", help="compile the pipeline to KFP IR YAML",

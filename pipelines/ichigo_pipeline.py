@@ -3,20 +3,22 @@
 prepare_model ─────────────────────────────────────────────┐
 synthesize_speech → fit_speech_tokenizer → tokenize_speech → build_datasets
    → train stage1 → stage2 → stage3 → evaluate → gate ─If→ register (alias challenger)
-                                                       └Else→ reject (says why)
+          │           │                         ↑      └Else→ reject (says why)
+          └→ evaluate_text stage1, stage2 ──────┘  (text benchmarks per stage: the retention curve)
 """
 
 
 from kfp import dsl
 
 from components.build_datasets import build_datasets
-from components.evaluate import evaluate
+from components.evaluate import evaluate, evaluate_text
 from components.gate import gate
 from components.prepare_model import prepare_model
 from components.register import register, reject
 from components.speech_tokenizer import fit_speech_tokenizer, tokenize_speech
 from components.synthesize_speech import synthesize_speech
 from components.train_stage import train_stage
+from ichigo.config.recipe import STAGES
 
 PIPELINE_NAME = "ichigo-speech-llm"
 
@@ -34,6 +36,16 @@ def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False) -> dsl.Pipeline
     return task
 
 
+def _judge_secret(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """The LLM judge's API key (eval.judge.api_key_env), from an optional Secret: a judge inside
+    the cluster may need none, and the key never goes into the profile."""
+    from kfp import kubernetes
+
+    kubernetes.use_secret_as_env(task, secret_name="ichigo-judge", optional=True,
+                                 secret_key_to_env={"api_key": "ICHIGO_JUDGE_API_KEY"})
+    return task
+
+
 @dsl.pipeline(name=PIPELINE_NAME,
               description="Ichigo early-fusion speech LLM: data synthesis, 3-stage training, "
                           "evaluation gate, MLflow registration")
@@ -47,20 +59,25 @@ def ichigo_pipeline(profile_json: str, cache_dir: str = "", run_label: str = "")
     data = build_datasets(profile_json=profile_json, cache_dir=cache_dir,
                           tokens=codes.outputs["tokens"]).set_display_name("stage datasets")
     model = prep.outputs["model"]
-    trained = []
-    for stage in ("stage1", "stage2", "stage3"):
+    trained, text_evals = [], []
+    for stage in STAGES:
         t = train_stage(profile_json=profile_json, cache_dir=cache_dir, stage=stage, model=model,
                         stages=data.outputs["stages"]).set_display_name(f"train {stage}")
         trained.append(t)
         model = t.outputs["trained"]
+        if stage != "stage3":  # stage 3 is the candidate: `evaluate` scores it (and the base)
+            text_evals.append(evaluate_text(profile_json=profile_json, cache_dir=cache_dir, stage=stage,
+                                            model=model).set_display_name(f"text benchmarks after {stage}"))
     ev = evaluate(profile_json=profile_json, cache_dir=cache_dir, candidate=model,
                   prepared=prep.outputs["model"], stages=data.outputs["stages"],
                   tokenizer=tok.outputs["tokenizer"]).set_display_name("evaluate")
     g = gate(profile_json=profile_json, evaluation=ev.outputs["evaluation"],
              stage1=trained[0].outputs["trained"], stage2=trained[1].outputs["trained"],
-             stage3=trained[2].outputs["trained"]).set_display_name("gate")
-    for task in (prep, corpus, tok, codes, data, *trained, ev, g):
+             stage3=trained[2].outputs["trained"], text_stage1=text_evals[0].outputs["text_eval"],
+             text_stage2=text_evals[1].outputs["text_eval"]).set_display_name("gate")
+    for task in (prep, corpus, tok, codes, data, *trained, *text_evals, ev, g):
         _cluster_settings(task)
+    _judge_secret(ev)
     with dsl.If(g.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
         reg = register(profile_json=profile_json, run_label=run_label, candidate=model,
                        tokenizer=tok.outputs["tokenizer"], stages=data.outputs["stages"],

@@ -3,13 +3,12 @@ profile is an error, not a silently ignored setting."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from ichigo.config.base import Section
+from ichigo.config.recipe import STAGES, RecipeConfig, Stage, build_recipe_config
 
 
 class BaseModelConfig(Section):
@@ -197,27 +196,28 @@ class DataConfig(Section):
 
 
 class StageConfig(Section):
-    """One training stage. The global batch is derived and checked, never trusted."""
+    """One training stage: a partial recipe config (`ichigo.config.recipe`) in flat keys. Unset
+    keys (None) keep the recipe's defaults; the bounds and rules are the recipe config's, checked
+    once when the training section is validated."""
 
-    steps: int = Field(ge=1)
-    global_batch: int = Field(ge=1)
-    per_device_batch: int = Field(ge=1)
-    grad_accum: int = Field(ge=1)
-    lr: float = Field(gt=0)
-    warmup_steps: int = Field(ge=0)
-    max_seq_len: int = Field(ge=8)
-    weight_decay: float = Field(0.005, ge=0)
-    train_on_input: bool = True
-    grad_clip: float = Field(1.0, gt=0)
-    pack: bool = True
-    checkpoint_every: int = Field(0, ge=0)  # 0: only at the end
-    seed: int = 0
+    steps: int | None = None
+    global_batch: int | None = None  # checked against per_device_batch x grad_accum x world size
+    per_device_batch: int | None = None
+    grad_accum: int | None = None
+    lr: float | None = None
+    warmup_steps: int | None = None
+    max_seq_len: int | None = None
+    weight_decay: float | None = None
+    train_on_input: bool | None = None
+    grad_clip: float | None = None
+    pack: bool | None = None
+    checkpoint_every: int | None = None  # 0: only at the end
+    seed: int | None = None
 
-    @model_validator(mode="after")
-    def _check(self) -> "StageConfig":
-        if self.warmup_steps >= self.steps:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be < steps ({self.steps})")
-        return self
+    @model_serializer(mode="wrap")
+    def _only_set(self, handler) -> dict[str, Any]:
+        # a dump lists what the profile sets (lineage, cache keys), not placeholders for defaults
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class TrainingConfig(Section):
@@ -227,30 +227,108 @@ class TrainingConfig(Section):
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["fp32", "bf16"] = "fp32"
     activation_checkpointing: bool = False
-    stages: dict[Literal["stage1", "stage2", "stage3"], StageConfig]
+    loss_chunks: int = Field(0, ge=0)  # >0: chunked output projection + CE (pays off for a large vocab on GPU)
+    stages: dict[Stage, StageConfig]
 
     @property
     def world_size(self) -> int:
         return self.nodes * self.procs_per_node
 
+    def recipe_config(self, stage: str, model_dir: str, data_dir: str, output_dir: str) -> RecipeConfig:
+        """The validated recipe config of `stage`: the recipe's defaults, these launch settings,
+        then the stage's own keys (raises ValueError naming the profile field)."""
+        return build_recipe_config(stage, self.model_dump(exclude={"stages"}),
+                                   self.stages[stage].model_dump(),
+                                   {"model_dir": model_dir, "data_dir": data_dir, "output_dir": output_dir},
+                                   self.world_size)
+
     @model_validator(mode="after")
     def _check(self) -> "TrainingConfig":
-        if set(self.stages) != {"stage1", "stage2", "stage3"}:
-            raise ValueError("training.stages must define stage1, stage2 and stage3")
-        for name, st in self.stages.items():
-            derived = st.per_device_batch * st.grad_accum * self.world_size
-            if derived != st.global_batch:
-                raise ValueError(
-                    f"training.stages.{name}: per_device_batch ({st.per_device_batch}) x grad_accum "
-                    f"({st.grad_accum}) x world size ({self.world_size}) = {derived}, but "
-                    f"global_batch is {st.global_batch}")
-        if self.device == "cpu" and self.dtype == "bf16":
-            raise ValueError("training.dtype bf16 needs device cuda (CPU trains in fp32)")
+        if set(self.stages) != set(STAGES):
+            raise ValueError(f"training.stages must define {', '.join(STAGES)}")
+        for name in STAGES:  # the recipe's own validation, so a bad stage fails on profile load
+            self.recipe_config(name, "<model_dir>", "<data_dir>", "<output_dir>")
         return self
 
 
+BENCHMARK_FORMATS = {
+    "mmlu": ("csv", "parquet"),  # MMLU's dev/val/test CSV layout, or HF parquet (choices list)
+    "speech_qa": ("jsonl", "parquet"),  # AudioBench-style: audio or text to speak, reference
+    "asr_test": ("librispeech", "mls", "commonvoice", "parquet"),  # via ichigo.data.sources
+    "mc": ("jsonl", "parquet", "csv"),  # GPQA-shaped multiple choice
+    "exact": ("jsonl", "parquet"),  # GSM8K-shaped: the final answer after "####"
+}
+TEXT_BENCHMARK_KINDS = ("mmlu", "mc", "exact")  # scored on the base and after every stage
+
+
+class BenchmarkSpec(Section):
+    """One benchmark, declared like a data source (see ichigo.eval.benchmarks)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    kind: Literal["mmlu", "speech_qa", "asr_test", "mc", "exact"]
+    format: str
+    # local path or s3:// (ichigo.storage); "world://" is the embedded fact bank written as
+    # benchmark files at eval time (ichigo.eval.benchmarks.world_files)
+    uri: str
+    split: str = "test"
+    limit: int | None = Field(None, ge=1)  # first N items (deterministic)
+    shots: int | None = Field(None, ge=0)  # None: 5 for mmlu (MMLU's protocol), 0 otherwise
+    max_new_tokens: int | None = Field(None, ge=1)  # answer budget; None: the kind's default
+    # kind-specific: mmlu/mc "format" (letter|cloze|chat); speech_qa "voices" (comma list);
+    # asr_test "language"; "held_out_check" (fail|report) overrides eval.held_out_check
+    options: dict[str, str | int | float | bool] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> "BenchmarkSpec":
+        allowed = BENCHMARK_FORMATS[self.kind]
+        if self.format not in allowed:
+            raise ValueError(f"benchmark {self.name!r}: format {self.format!r} is not one of "
+                             f"{', '.join(allowed)} for kind {self.kind!r}")
+        fmt = self.options.get("format")
+        if fmt is not None and fmt not in ("letter", "cloze", "chat"):
+            raise ValueError(f"benchmark {self.name!r}: options.format must be letter, cloze or chat")
+        if self.kind in ("exact", "speech_qa", "asr_test") and self.shots:
+            raise ValueError(f"benchmark {self.name!r}: {self.kind} benchmarks run 0-shot; remove shots")
+        check = self.options.get("held_out_check")
+        if check is not None and check not in ("fail", "report"):
+            raise ValueError(f"benchmark {self.name!r}: options.held_out_check must be fail or report")
+        return self
+
+    @property
+    def num_shots(self) -> int:
+        return self.shots if self.shots is not None else (5 if self.kind == "mmlu" else 0)
+
+    @property
+    def is_text(self) -> bool:
+        return self.kind in TEXT_BENCHMARK_KINDS
+
+
+class JudgeConfig(Section):
+    """The speech-QA judge: an OpenAI-compatible endpoint (AudioBench's 0-5 rubric), or, without
+    `base_url`, the offline rule scorer. The API key is never in the profile: it is read from
+    the env var `api_key_env`, else from the mounted Secret file `api_key_file`."""
+
+    base_url: str | None = None  # e.g. http://judge.ichigo.svc:8000/v1
+    model: str = "judge"
+    api_key_env: str = "ICHIGO_JUDGE_API_KEY"
+    api_key_file: str | None = "/var/run/secrets/ichigo-judge/api_key"
+    timeout_s: float = Field(60.0, gt=0)
+    max_attempts: int = Field(4, ge=1)  # per item, for timeouts, 5xx and unparseable replies
+    concurrency: int = Field(4, ge=1)  # requests in flight at once
+    max_tokens: int = Field(256, ge=8)  # the judge's own reply budget
+    # an unreachable judge fails the eval step unless this allows the offline scorer instead
+    offline_fallback: bool = False
+
+
+def _default_benchmarks() -> list[BenchmarkSpec]:
+    # the embedded world's fact bank, written as an MMLU CSV set and a speech_qa set
+    return [BenchmarkSpec(name="world_mmlu", kind="mmlu", format="csv", uri="world://mmlu", limit=200),
+            BenchmarkSpec(name="world_speech_qa", kind="speech_qa", format="parquet",
+                          uri="world://speech_qa", max_new_tokens=24)]
+
+
 class EvalConfig(Section):
-    """Thresholds the gate applies (see ichigo.eval.gate)."""
+    """Benchmarks, the judge, and the thresholds the gate applies (see ichigo.eval.gate)."""
 
     max_text_retention_drop: float = Field(0.25, ge=0, le=1)  # relative to the base model
     min_speech_qa_score: float = Field(1.0, ge=0, le=5)  # judge scale 0-5
@@ -259,25 +337,34 @@ class EvalConfig(Section):
     max_false_refusal: float = Field(0.3, ge=0, le=1)
     max_first_token_p95_ms: float = Field(2000.0, gt=0)
     max_regression_vs_champion: float = Field(0.1, ge=0, le=1)
-    judge_endpoint: str | None = None  # OpenAI-compatible; None: the offline scorer
-    num_mmlu_shots: int = Field(3, ge=0)
+    # The gate's text_retention_* come from the first mmlu benchmark, speech_qa_* from the first
+    # speech_qa benchmark and wer/cer from the first asr_test one (else the held-out eval set).
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=_default_benchmarks)
+    judge: JudgeConfig = JudgeConfig()
     # "letter": MMLU's lettered options; "cloze": each option's text scored without showing the
     # options, for models too small to have learnt the lettered format; "chat": the cloze form
-    # asked and answered in the chat template (see eval.text_retention)
+    # asked and answered in the chat template (see eval.text_retention). Per benchmark:
+    # options.format.
     mmlu_format: Literal["letter", "cloze", "chat"] = "letter"
-    max_new_tokens: int = Field(24, ge=1)
-    # added for ichigo.eval: judge client, data sources, item caps, latency protocol
-    judge_model: str = "judge"  # model name sent to the judge endpoint
-    judge_timeout_s: float = Field(60.0, gt=0)
-    judge_max_attempts: int = Field(4, ge=1)  # per item, for timeouts, 5xx and unparseable replies
-    judge_concurrency: int = Field(4, ge=1)  # judge requests in flight at once
-    mmlu_source: str | None = None  # JSONL/Parquet (local or s3://); None: the embedded set
-    max_mmlu_items: int | None = Field(200, ge=1)
+    max_new_tokens: int = Field(24, ge=1)  # replies of the non-benchmark probes (refusal, ASR)
+    # eval items sharing a question text with training rows: "fail" the step, or "report" only
+    held_out_check: Literal["fail", "report"] = "fail"
     max_items: int | None = Field(None, ge=1)  # cap per speech metric (None: the whole eval set)
     latency_runs: int = Field(10, ge=1)  # the paper: 10 runs on 1-5 s utterances
     latency_warmup: int = Field(2, ge=0)
     batch_size: int = Field(32, ge=1)  # prompts decoded together (text retention, replies)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> "EvalConfig":
+        names = [b.name for b in self.benchmarks]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"benchmark names must be unique; repeated: {dup}")
+        return self
+
+    def first(self, kind: str) -> BenchmarkSpec | None:
+        return next((b for b in self.benchmarks if b.kind == kind), None)
 
 
 class RegistryConfig(Section):

@@ -60,14 +60,15 @@ def plan_corpus(profile: Profile, source_rows: list | None = None) -> tuple[list
         return order[:n]
 
     for i, f in enumerate(cycle(d.num_train_questions)):
-        out.append(Utterance(f"q-{i:07d}", "train", "question", f.question(rng.randrange(3)),
+        out.append(Utterance(f"q-{i:07d}", "train", "question", f.train_question(rng),
                              f.answer, _voices(train_voices, profile, rng)))
     for i, f in enumerate(cycle(d.stage1_utterances)):
-        text = f.statement() if rng.random() < 0.5 else f.question(rng.randrange(3))
+        text = f.statement() if rng.random() < 0.5 else f.train_question(rng)
         out.append(Utterance(f"s1-{i:07d}", "train", "stage1", text, "",
                              _voices(train_voices, profile, rng)))
     for i, f in enumerate(cycle(d.num_eval_questions)):
-        out.append(Utterance(f"eval-{i:06d}", "eval", "question", f.question(rng.randrange(3)),
+        # the held-out phrasing: no eval question text is ever a training text
+        out.append(Utterance(f"eval-{i:06d}", "eval", "question", f.eval_question(),
                              f.answer, _voices(heldout, profile, rng)))
     n_train_noise, n_eval_noise = noise_counts(profile)
     for split, n in (("train", n_train_noise), ("eval", n_eval_noise)):

@@ -26,6 +26,7 @@ from ichigo.data.cards import dataset_card_path, write_dataset_card
 from ichigo.data.records import (EvalItem, StageRow, shard_paths, write_eval_items,
                                  write_json_atomic, write_stage_shard)
 from ichigo.data.refusals import get_refusals
+from ichigo.data.world import small_talk_pairs, typed_form
 from ichigo.refusal import is_refusal
 from ichigo.errors import InputError
 from ichigo.sound_tokens import NUM_SOUND_TOKENS
@@ -39,6 +40,8 @@ TRANSCRIBE_PROMPTS = (
 )
 INAUDIBLE_SOURCES = {"random": 0.6, "noise": 0.25, "shuffled": 0.15}
 HIST_EDGES = [0, 25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200]
+
+SMALL_TALK_TEXT_FRACTION = 0.15  # of the text-only rows: greetings, identity, thanks
 
 
 @dataclass
@@ -206,9 +209,17 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
         secs2 += u.seconds
         query_lengths.append(len(u.codes))
 
+    talk = small_talk_pairs()
+
     def text_row(row_id: str) -> StageRow:
-        u = draw_question()
-        return StageRow(row_id, "text", messages=[Message("user", u.text), Message("assistant", u.answer)])
+        # typed as people type (any casing or punctuation); some greetings and small talk
+        if rng.random() < SMALL_TALK_TEXT_FRACTION:
+            prompt, reply = rng.choice(talk)
+        else:
+            u = draw_question()
+            prompt, reply = u.text, u.answer
+        return StageRow(row_id, "text", messages=[Message("user", typed_form(prompt, rng)),
+                                                  Message("assistant", reply)])
 
     def transcription(row_id: str) -> tuple[StageRow, _Utt]:
         u = t_cycle.next()

@@ -21,19 +21,24 @@ from ichigo.tts.families import derived_family
 
 
 def item_families(items: list) -> dict[str, str]:
-    return {it.id: (getattr(it, "family", "") or derived_family(it.voice) or "unknown") for it in items}
+    """id -> family ("" when neither the item nor its voice names one, e.g. recorded audio)."""
+    return {it.id: (getattr(it, "family", "") or derived_family(it.voice or "")) for it in items}
 
 
 def family_metrics(items: list, qa_predictions: list[dict], asr_predictions: list[dict]) -> dict[str, float]:
+    """Predictions of items without a family (recorded benchmark audio) are left out."""
     fam = item_families(items)
     unknown = [p["id"] for p in [*qa_predictions, *asr_predictions] if p["id"] not in fam]
     if unknown:
         raise InputError(f"predictions for ids that are not eval items: {unknown[:5]}")
     exact: dict[str, list[bool]] = defaultdict(list)
     for p in qa_predictions:
-        exact[fam[p["id"]]].append(bool(p["exact"]))
+        if fam[p["id"]]:
+            exact[fam[p["id"]]].append(bool(p["exact"]))
     asr: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     for p in asr_predictions:
+        if not fam[p["id"]]:
+            continue
         refs, hyps = asr[fam[p["id"]]]
         refs.append(p["reference"])
         hyps.append(p["prediction"])
