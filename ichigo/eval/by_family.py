@@ -21,8 +21,14 @@ from ichigo.tts.families import derived_family
 
 
 def item_families(items: list) -> dict[str, str]:
-    """id -> family ("" when neither the item nor its voice names one, e.g. recorded audio)."""
-    return {it.id: (getattr(it, "family", "") or derived_family(it.voice or "")) for it in items}
+    """id -> family ("" when neither the item nor its voice names one, e.g. recorded audio).
+    An id listed twice (a benchmark made from the held-out set) keeps the family it has."""
+    out: dict[str, str] = {}
+    for it in items:
+        fam = getattr(it, "family", "") or derived_family(it.voice or "")
+        if fam or it.id not in out:
+            out[it.id] = fam
+    return out
 
 
 def family_metrics(items: list, qa_predictions: list[dict], asr_predictions: list[dict]) -> dict[str, float]:

@@ -116,7 +116,8 @@ def test_corpus_drops_and_counts_clips_the_asr_does_not_hear(tmp_path, monkeypat
     assert noise and all(not r["error"] and r["audio_wav"] and r["family"] == "" for r in noise)
     # families: held-out names on eval rows, derived ones on train rows
     assert {r["family"] for r in rows if r["split"] == "eval" and r["kind"] == "question"} <= \
-        {"caribbean", "scottish", "new_york", "unseen_variants"}
+        set(p.tts.heldout_families)
+    assert {"caribbean", "scottish", "new_york", "unseen_variants"} <= set(p.tts.heldout_families)
     # augmentation: train speech only, and after the gate (the gate heard the clean render)
     assert all("telephone" in r["augment"] for r in fine if r["split"] == "train")
     assert all(r["augment"] == "" for r in rows if r["split"] == "eval" or r["kind"] == "noise")

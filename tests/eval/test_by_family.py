@@ -38,6 +38,13 @@ def test_items_without_a_family_get_one_from_their_voice():
     assert m["speech_qa_exact/en-gb-scotland"] == 1.0 and m["speech_qa_exact/piper-joe"] == 0.0
 
 
+def test_a_benchmark_copy_of_a_heldout_item_keeps_its_family():
+    bench_copy = EvalItem("eval-0", "qa", "q", "a", "", [1])  # recorded audio: no voice
+    m = family_metrics([item(0, "caribbean"), bench_copy], [{"id": "eval-0", "exact": True}], [])
+    assert m["speech_qa_exact/caribbean"] == 1.0
+    assert family_metrics([bench_copy], [{"id": "eval-0", "exact": True}], []) == {}
+
+
 def test_predictions_for_unknown_items_are_an_error():
     with pytest.raises(InputError, match="eval-9"):
         family_metrics([item(0, "a")], [{"id": "eval-9", "exact": True}], [])
