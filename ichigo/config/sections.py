@@ -403,6 +403,25 @@ class DeploymentConfig(Section):
     autoscaling: AutoscalingConfig = AutoscalingConfig()
 
 
+class RealtimeConfig(Section):
+    """`/v1/realtime` (serving/realtime/): session limits, server-VAD defaults (a client may change
+    the VAD per session with session.update) and the default instructions of a voice session."""
+    max_sessions: int = Field(16, ge=1)  # concurrent sessions per ingress replica; more are refused
+    idle_timeout_s: float = Field(300.0, gt=0)  # no client event for this long: the session ends
+    max_session_s: float = Field(3600.0, gt=0)  # hard cap on one session's lifetime
+    max_event_bytes: int = Field(2_000_000, ge=1024)  # one client event (base64 audio inside JSON)
+    vad_threshold: float = Field(0.5, gt=0, lt=1)
+    vad_prefix_padding_ms: int = Field(300, ge=0, le=10_000)
+    vad_silence_duration_ms: int = Field(500, ge=0, le=10_000)
+    # the paper's two system prompts: who the assistant is, and that its words will be spoken.
+    # Joined into the session's default instructions (session.update `instructions` replaces them).
+    identity_prompt: str | None = ("You are Ichigo, a helpful voice assistant. You hear the user's "
+                                   "speech directly and answer them.")
+    spoken_style_prompt: str | None = ("Your reply will be read aloud by a speech synthesizer: answer "
+                                       "in plain spoken words and short sentences, with no lists, "
+                                       "markdown, code, symbols or emoji.")
+
+
 class ServingConfig(Section):
     engine: Literal["torch", "vllm"] = "torch"
     host: str = "127.0.0.1"
@@ -419,6 +438,10 @@ class ServingConfig(Section):
     system_prompt: str | None = None
     max_text_chars: int = Field(4000, ge=1)
     package_cache: str | None = None  # where models:/ packages are downloaded (None: workdir)
+    # spell out numbers, symbols and units before TTS (ichigo/speakable.py), on every route; the
+    # reply's text is unchanged
+    speakable_tts: bool = True
+    realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
     deployments: dict[Literal["speech_tokenizer", "llm", "tts", "ingress"], DeploymentConfig] = Field(
         default_factory=lambda: {k: DeploymentConfig() for k in ("speech_tokenizer", "llm", "tts", "ingress")})
 
