@@ -41,17 +41,108 @@ class BaseModelConfig(Section):
         return self
 
 
+class AugmentConfig(Section):
+    """sox augmentation of train-split speech, so that no voice property predicts the answer.
+    Each effect fires with its probability; parameters are drawn uniformly from the range.
+    Deterministic per utterance id + data.seed (a resumed build makes identical audio)."""
+
+    enabled: bool = False
+    p_speed: float = Field(0.3, ge=0, le=1)
+    speed: tuple[float, float] = (0.9, 1.1)  # sox `speed` factor (tempo and pitch together)
+    p_pitch: float = Field(0.3, ge=0, le=1)
+    pitch_cents: tuple[float, float] = (-250.0, 250.0)  # sox `pitch` (tempo kept)
+    p_gain: float = Field(0.5, ge=0, le=1)
+    gain_db: tuple[float, float] = (-8.0, 3.0)
+    p_noise: float = Field(0.3, ge=0, le=1)
+    snr_db: tuple[float, float] = (8.0, 30.0)  # additive white/pink/hum noise (ichigo.data.noise)
+    p_telephone: float = Field(0.15, ge=0, le=1)  # 8 kHz, 300-3400 Hz band
+    p_reverb: float = Field(0.2, ge=0, le=1)
+    reverberance: tuple[float, float] = (10.0, 70.0)  # sox `reverb` reverberance in percent
+
+    @model_validator(mode="after")
+    def _check(self) -> "AugmentConfig":
+        for name in ("speed", "pitch_cents", "gain_db", "snr_db", "reverberance"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"tts.augment.{name}: low {lo} is above high {hi}")
+        if not (0.5 <= self.speed[0] and self.speed[1] <= 2.0):
+            raise ValueError("tts.augment.speed must stay within 0.5..2.0")
+        if not (0 <= self.reverberance[0] and self.reverberance[1] <= 100):
+            raise ValueError("tts.augment.reverberance must stay within 0..100")
+        return self
+
+
+def _voice_base(voice: str) -> str:
+    """`en-us+f3:s160:p50` -> `en-us+f3`, `piper:joe:s110` -> `piper:joe` (speed/pitch dropped)."""
+    parts = str(voice).strip().split(":")
+    while len(parts) > 1 and parts[-1][:1] in ("s", "p") and parts[-1][1:].isdigit():
+        parts.pop()
+    return ":".join(parts)
+
+
 class TTSConfig(Section):
-    backend: Literal["espeak", "whisperspeech"] = "espeak"
+    # espeak: voices without an engine prefix are espeak-ng; `piper:<name>` voices join the same
+    # pool and are routed to the Piper synthesizer. piper: Piper voices only.
+    backend: Literal["espeak", "piper", "whisperspeech"] = "espeak"
     # espeak voices as "<voice>+<variant>" (e.g. en-us+f3); held-out voices never reach training
     train_voices: list[str] = Field(default_factory=list)
     heldout_voices: list[str] = Field(default_factory=list)
+    # family name -> voices that training never uses; eval reports every metric per family.
+    # A bare accent (`en-029`, no `+variant`) holds out that accent with every variant.
+    # Setting this fills heldout_voices with the union of the families.
+    heldout_families: dict[str, list[str]] = Field(default_factory=dict)
     speeds: list[int] = Field(default_factory=lambda: [150, 170])
     pitches: list[int] = Field(default_factory=lambda: [40, 50, 60])
+    piper_speeds: list[int] = Field(default_factory=lambda: [90, 100, 115])  # % of natural rate
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
     # whisperspeech: local dir or s3:// prefix holding t2s/s2a/vocoder weights (never a hub)
     model_cache: str | None = None
     batch_size: int = Field(8, ge=1)
     workers: int = Field(2, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_heldout(cls, data):
+        if isinstance(data, dict) and data.get("heldout_families") and not data.get("heldout_voices"):
+            fams = data["heldout_families"]
+            if isinstance(fams, dict):
+                data = {**data, "heldout_voices": [v for vs in fams.values() for v in (vs or [])]}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> "TTSConfig":
+        import re
+        for fam, voices in self.heldout_families.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", fam):
+                raise ValueError(f"tts.heldout_families: family name {fam!r} must be lower-case "
+                                 "letters, digits, '_' or '-' (it becomes part of metric names)")
+            if not voices:
+                raise ValueError(f"tts.heldout_families.{fam} lists no voices")
+        union = [v for vs in self.heldout_families.values() for v in vs]
+        if self.heldout_families and sorted(self.heldout_voices) != sorted(union):
+            raise ValueError("tts.heldout_voices and tts.heldout_families disagree: set only "
+                             "heldout_families (heldout_voices is filled from it)")
+        family = {_voice_base(v): f for f, vs in self.heldout_families.items() for v in vs}
+        held = {_voice_base(v) for v in self.heldout_voices}
+        whole_accents = {b for b in held if "+" not in b and ":" not in b}
+        for v in self.train_voices:
+            b = _voice_base(v)
+            accent = b.split("+")[0]
+            if b in held or accent in whole_accents:
+                what = b if b in held else accent
+                fam = family.get(what)
+                raise ValueError(f"tts.train_voices: {v!r} is held out ({what!r}"
+                                 + (f", family {fam!r}" if fam else "")
+                                 + "): held-out voices must never reach training; remove it from one list")
+        if self.backend == "whisperspeech":
+            return self
+        for name, voices in (("train_voices", self.train_voices), ("heldout_voices", self.heldout_voices)):
+            for v in voices:
+                engine = v.split(":")[0] if v.startswith("piper:") else "espeak"
+                if self.backend == "piper" and engine != "piper":
+                    raise ValueError(f"tts.{name}: {v!r} is not a Piper voice but tts.backend is piper; "
+                                     "write piper:<name> or use backend espeak (a mixed pool)")
+        return self
 
 
 class SpeechTokenizerConfig(Section):
@@ -141,6 +232,13 @@ class DataConfig(Section):
     synthesis_shards: int = Field(2, ge=1)
     teacher_endpoint: str | None = None  # OpenAI-compatible endpoint for refusal answers
     seed: int = 0
+    # ASR round trip: every synthesized clip is transcribed; clips whose WER against their text
+    # exceeds the threshold get `error` set (kept as rows, counted per voice/family in the card)
+    asr_gate: bool = False
+    asr_gate_model: str = "tiny.en"
+    asr_gate_max_wer: float = Field(0.35, ge=0)
+    # Whisper window for the gate: None = Whisper's 30 s; shorter is cheaper for short clips
+    asr_gate_window_seconds: float | None = Field(None, gt=0, le=30)
 
     @model_validator(mode="before")
     @classmethod

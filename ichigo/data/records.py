@@ -72,6 +72,7 @@ EVAL_SCHEMA = pa.schema([
     ("voice", pa.string()),
     ("codes", pa.list_(pa.int16())),
     ("audio_wav", pa.binary()),  # 16 kHz mono WAV bytes (for latency: tokenizer + first token)
+    ("family", pa.string()),  # voice family: metrics are also reported per family
 ])
 
 
@@ -84,6 +85,7 @@ class EvalItem:
     voice: str
     codes: list[int]
     audio_wav: bytes = field(default=b"", repr=False)
+    family: str = ""
 
 
 def write_eval_items(items: Iterable[EvalItem], path: Path) -> None:
@@ -96,4 +98,5 @@ def write_eval_items(items: Iterable[EvalItem], path: Path) -> None:
 def read_eval_items(path: Path) -> list[EvalItem]:
     if not Path(path).is_file():
         raise FileNotFoundError(f"eval set {path} does not exist")
+    # files written before `family` existed read with family ""
     return [EvalItem(**r) for r in pq.read_table(path).to_pylist()]

@@ -5,6 +5,11 @@ Resumability: the plan is deterministic, shard k always holds the same utterance
 is written with write-then-rename. A killed build leaves only complete shards; the rerun makes the
 missing ones. An utterance the TTS cannot speak still gets a row (no audio, `error` set), so no id
 is ever missing and the tokenize step counts it as skipped.
+
+Per synthesized clip, in this order: TTS (transient errors retried with backoff) -> the ASR
+round-trip gate on the clean render (`ichigo.data.asr_gate`; a failing clip keeps its row with
+`error` set) -> augmentation of train-split speech (`ichigo.data.augment`). Every row carries
+its voice `family` (`ichigo.tts.families`); the manifest counts rows, drops and augmentations.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from tqdm.auto import tqdm
 
 from ichigo.audio import wav_bytes, load_16k, AudioError
 from ichigo.config import Profile
+from ichigo.data.augment import augment
 from ichigo.data.cards import write_dataset_card
 from ichigo.data.corpus_plan import AsrJob, Utterance, fingerprint, plan_corpus
 from ichigo.data.noise import make_noise
@@ -34,12 +40,18 @@ from ichigo.data.records import write_json_atomic
 from ichigo.data.sources import SourceStats, iter_source, require_rows
 from ichigo.data.world_datasets import write_world_datasets
 from ichigo.errors import ConfigError, IchigoError
+from ichigo.tts.base import TransientTTSError, VoiceSpec
+from ichigo.tts.families import family_of
 
 CORPUS_SCHEMA = pa.schema([
     ("id", pa.string()), ("split", pa.string()), ("kind", pa.string()), ("text", pa.string()),
     ("answer", pa.string()), ("voice", pa.string()), ("audio_wav", pa.binary()),
     ("seconds", pa.float32()), ("error", pa.string()),
+    ("family", pa.string()),  # voice family (held-out family name, accent, or piper-<voice>)
+    ("augment", pa.string()),  # effects applied ("" = clean), see ichigo.data.augment
 ])
+TTS_RETRIES = 3  # transient failures (timeouts, resource errors) before the shard gives up
+TTS_BACKOFF_SECONDS = 0.5
 DEFAULT_SHARD_UTTERANCES = 100
 
 
@@ -59,6 +71,11 @@ class CorpusManifest:
     workers: int = 1
     build_seconds: float = 0.0
     resumed_shards: int = 0
+    families: dict[str, int] = field(default_factory=dict)  # "<split>/<family>" -> speech rows
+    heldout_families: dict[str, list[str]] = field(default_factory=dict)
+    augmented: dict[str, int] = field(default_factory=dict)  # effect -> train clips
+    # checked/dropped/max_wer/model, dropped_by_voice, dropped_by_family
+    asr_gate: dict = field(default_factory=dict)
 
     @classmethod
     def read(cls, out_dir: Path) -> "CorpusManifest":
@@ -70,8 +87,10 @@ def shard_name(k: int) -> str:
     return f"part-{k:05d}.parquet"
 
 
-# ---- worker side (runs in a separate process; keeps one TTS backend per process) ----
+# ---- worker side (runs in a separate process; keeps one TTS backend and one ASR model per process) ----
 _TTS = None  # built lazily in each worker (fork: the parent never builds one, so no CUDA state is inherited)
+_GATE = None  # the ASR gate: Whisper loads once per worker process, not per shard
+_MAIN_PID = os.getpid()
 
 
 def _tts(profile: Profile):
@@ -80,6 +99,32 @@ def _tts(profile: Profile):
         from ichigo.tts import make_tts
         _TTS = make_tts(profile.tts)
     return _TTS
+
+
+def _gate(profile: Profile):
+    global _GATE
+    if _GATE is None:
+        if os.getpid() != _MAIN_PID:  # a pool worker: one torch thread, the pool fills the cores
+            import torch
+            torch.set_num_threads(1)
+        from ichigo.data.asr_gate import AsrGate, load_transcriber
+        d = profile.data
+        _GATE = AsrGate(load_transcriber(d.asr_gate_model, d.asr_gate_window_seconds), d.asr_gate_max_wer)
+    return _GATE
+
+
+def _synthesize(profile: Profile, texts: list[str], voice: str) -> list[np.ndarray]:
+    """TTS with retries for transient failures; one that outlasts the retries fails the shard
+    (nothing is written, so a rerun tries again) instead of being stored as a permanent error."""
+    for attempt in range(TTS_RETRIES + 1):
+        try:
+            return _tts(profile).synthesize(texts, voice)
+        except TransientTTSError as e:
+            if attempt == TTS_RETRIES:
+                raise RuntimeError(f"TTS kept failing transiently for voice {voice!r} after "
+                                   f"{TTS_RETRIES} retries: {e}; rerun the step to resume") from e
+            time.sleep(TTS_BACKOFF_SECONDS * 2 ** attempt)
+    raise AssertionError("unreachable")
 
 
 def _render(utts: list[Utterance], profile: Profile) -> list[dict]:
@@ -97,22 +142,37 @@ def _render(utts: list[Utterance], profile: Profile) -> list[dict]:
                 rows[u.id] = {"wave": None, "error": f"source_{e.reason}"}
         else:
             by_voice.setdefault(u.voice, []).append(u)
+    synthesized: list[Utterance] = []
     for voice, group in by_voice.items():
         try:
-            waves = _tts(profile).synthesize([u.text for u in group], voice)
+            waves = _synthesize(profile, [u.text for u in group], voice)
             rows.update({u.id: {"wave": w, "error": ""} for u, w in zip(group, waves)})
+        except ConfigError:  # a missing/corrupt voice package is the setup's fault, not the row's
+            raise
         except IchigoError:  # one bad text or voice must not sink the others: retry one by one
             for u in group:
                 try:
-                    rows[u.id] = {"wave": _tts(profile).synthesize([u.text], voice)[0], "error": ""}
+                    rows[u.id] = {"wave": _synthesize(profile, [u.text], voice)[0], "error": ""}
+                except ConfigError:
+                    raise
                 except IchigoError as e:
                     rows[u.id] = {"wave": None, "error": f"tts_failed: {e}"[:300]}
+        synthesized += [u for u in group if rows[u.id]["wave"] is not None]
+    if profile.data.asr_gate and synthesized:  # on the clean render: the gate judges the TTS
+        verdicts = _gate(profile).check([u.text for u in synthesized], [rows[u.id]["wave"] for u in synthesized])
+        for u, v in zip(synthesized, verdicts):
+            if not v.passed:
+                rows[u.id] = {"wave": None, "error": v.error[:300]}
+    aug_cfg = profile.tts.augment
     out = []
     for u in utts:
-        w, err = rows[u.id]["wave"], rows[u.id]["error"]
+        w, err, desc = rows[u.id]["wave"], rows[u.id]["error"], ""
+        if (w is not None and aug_cfg.enabled and u.split == "train" and u.voice in by_voice):
+            w, desc = augment(w, u.id, aug_cfg, profile.data.seed)
         out.append({"id": u.id, "split": u.split, "kind": u.kind, "text": u.text, "answer": u.answer,
                     "voice": u.voice, "audio_wav": wav_bytes(w) if w is not None else b"",
-                    "seconds": float(len(w) / 16000) if w is not None else 0.0, "error": err})
+                    "seconds": float(len(w) / 16000) if w is not None else 0.0, "error": err,
+                    "family": family_of(u.voice, profile.tts), "augment": desc})
     return out
 
 
@@ -170,16 +230,59 @@ def _shard_ok(path: Path, ids: list[str]) -> bool:
         return False
 
 
-def _summarise(paths: list[Path]) -> tuple[Counter, float, Counter]:
-    counts, failed, secs = Counter(), Counter(), 0.0
+@dataclass
+class _Summary:
+    counts: Counter = field(default_factory=Counter)
+    failed: Counter = field(default_factory=Counter)
+    secs: float = 0.0
+    families: Counter = field(default_factory=Counter)
+    augmented: Counter = field(default_factory=Counter)
+    gate_checked: int = 0
+    gate_dropped: Counter = field(default_factory=Counter)  # voice (without speed/pitch) -> clips
+    gate_dropped_family: Counter = field(default_factory=Counter)
+
+
+def _voice_base(voice: str) -> str:
+    try:
+        return VoiceSpec.parse(voice).base
+    except ValueError:
+        return voice
+
+
+def _summarise(paths: list[Path]) -> _Summary:
+    s = _Summary()
+    cols = ("split", "kind", "seconds", "error", "voice", "family", "augment")
     for p in paths:
-        t = pq.read_table(p, columns=["split", "kind", "seconds", "error"])
-        for split, kind, s, err in zip(*(t.column(c).to_pylist() for c in ("split", "kind", "seconds", "error"))):
-            counts[f"{split}/{kind}"] += 1
-            secs += s
+        t = pq.read_table(p, columns=list(cols))
+        for split, kind, secs, err, voice, fam, aug in zip(*(t.column(c).to_pylist() for c in cols)):
+            s.counts[f"{split}/{kind}"] += 1
+            s.secs += secs
             if err:
-                failed[err.split(":")[0]] += 1
-    return counts, secs, failed
+                s.failed[err.split(":")[0]] += 1
+            if fam:
+                s.families[f"{split}/{fam}"] += 1
+            for effect in filter(None, (aug or "").split(",")):
+                s.augmented[effect.split("=")[0]] += 1
+            if kind in ("question", "turn") and not voice.startswith("source") and (not err or err.startswith("asr_gate")):
+                s.gate_checked += 1
+                if err:
+                    s.gate_dropped[_voice_base(voice)] += 1
+                    s.gate_dropped_family[fam] += 1
+    return s
+
+
+def _card_sections(m: CorpusManifest) -> dict[str, dict]:
+    sec = {"Rows per voice family (split/family)": m.families,
+           "Augmentation (train clips per effect)": m.augmented}
+    if m.asr_gate.get("enabled", True):
+        g = m.asr_gate
+        sec["ASR round-trip gate"] = {"model": g["model"], "max WER": g["max_wer"],
+                                      "clips checked": g["checked"], "clips dropped": g["dropped"]}
+        sec["ASR gate: dropped clips per voice"] = g["dropped_by_voice"] or {"(none)": 0}
+        sec["ASR gate: dropped clips per family"] = g["dropped_by_family"] or {"(none)": 0}
+    if m.heldout_families:
+        sec["Held-out voice families (never trained on)"] = {k: ", ".join(v) for k, v in m.heldout_families.items()}
+    return sec
 
 
 def build_speech_corpus(profile: Profile, out_dir: str | Path, *, workers: int | None = None,
@@ -191,11 +294,16 @@ def build_speech_corpus(profile: Profile, out_dir: str | Path, *, workers: int |
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     workers = max(1, workers or profile.tts.workers)
+    if profile.tts.backend != "whisperspeech":  # a missing voice package fails now, not per row
+        from ichigo.tts import make_tts
+        make_tts(profile.tts)
     # no declared sources: the embedded world, written once in real layouts and read back the same way
     sources = profile.data.sources or write_world_datasets(profile, out_dir / "world", workers, shard, num_shards)
     corpus_plan = plan_corpus(profile, sources, shard_utterances, fanout=num_shards)
     plan = corpus_plan.utterances
-    fp = fingerprint(corpus_plan, {"tts": profile.tts.model_dump(), "shard": shard_utterances})
+    gate_cfg = {k: v for k, v in profile.data.model_dump().items() if k.startswith("asr_gate")}
+    fp = fingerprint(corpus_plan, {"tts": profile.tts.model_dump(), "shard": shard_utterances,
+                                   "gate": gate_cfg, "seed": profile.data.seed})
     plan_file = out_dir / "plan.fingerprint"
     if plan_file.exists() and plan_file.read_text().strip() != fp:
         raise ConfigError(f"{out_dir} holds a corpus built from a different profile/plan; "
@@ -271,21 +379,30 @@ def merge_corpus(profile: Profile, part_dirs: list[str | Path], out_dir: str | P
 
 def _finish(profile: Profile, out_dir: Path, paths: list[Path], chat_stats: dict, fp: str, workers: int,
             t0: float, resumed: int, check_sources: bool = True) -> CorpusManifest:
-    counts, secs, failed = _summarise(paths)
+    sm = _summarise(paths)
+    d = profile.data
+    gate = ({"model": d.asr_gate_model, "max_wer": d.asr_gate_max_wer, "checked": sm.gate_checked,
+             "dropped": sum(sm.gate_dropped.values()),
+             "dropped_by_voice": dict(sorted(sm.gate_dropped.items())),
+             "dropped_by_family": dict(sorted(sm.gate_dropped_family.items()))}
+            if d.asr_gate else {"enabled": False})
     # a share of a fan-out may hold no row of some source; the merged corpus is checked
     source_stats = _source_stats(paths, chat_stats) if check_sources else []
     manifest = CorpusManifest(
-        out_dir=str(out_dir), fingerprint=fp, num_utterances=sum(counts.values()),
+        out_dir=str(out_dir), fingerprint=fp, num_utterances=sum(sm.counts.values()),
         num_shards=len(paths),
-        counts=dict(sorted(counts.items())), audio_hours=round(secs / 3600, 4), failed=dict(failed),
+        counts=dict(sorted(sm.counts.items())), audio_hours=round(sm.secs / 3600, 4), failed=dict(sm.failed),
         sources=source_stats, tts_backend=profile.tts.backend,
         train_voices=list(profile.tts.train_voices), heldout_voices=list(profile.tts.heldout_voices),
         workers=workers, build_seconds=round(time.monotonic() - t0, 2),
-        resumed_shards=resumed)
+        resumed_shards=resumed, families=dict(sorted(sm.families.items())),
+        heldout_families={k: list(v) for k, v in profile.tts.heldout_families.items()},
+        augmented=dict(sorted(sm.augmented.items())), asr_gate=gate)
     write_json_atomic(out_dir / "manifest.json", asdict(manifest))
     write_dataset_card(out_dir, "Speech corpus", asdict(manifest),
                        "Speech for the Ichigo recipe: real ASR audio from the declared sources, "
                        "instruction prompts and dialogue turns spoken by the TTS (train voices), "
                        "held-out-voice evaluation prompts, and real noise clips. 16 kHz mono WAV "
-                       "bytes per row.")
+                       "bytes per row.",
+                       sections=_card_sections(manifest))
     return manifest

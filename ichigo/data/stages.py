@@ -33,6 +33,7 @@ from ichigo.data.stage_plan import CHARS_PER_TOKEN, StagePlan, format_plan, plan
 from ichigo.refusal import is_refusal
 from ichigo.errors import InputError
 from ichigo.sound_tokens import NUM_SOUND_TOKENS
+from ichigo.tts.families import family_of
 
 TRANSCRIBE_PROMPTS = (
     "Transcribe the following audio clip:", "Convert the spoken words to text:",
@@ -346,8 +347,8 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
                       f"(random/noise/shuffled codes) answered with refusals ({refusals.source}).")
 
     # ---- eval sets (held-out voices), audio kept for latency tests
-    qa = [EvalItem(r["id"], "qa", r["text"], r["answer"], r["voice"], list(r["codes"]), r["audio_wav"])
-          for r in evals if r["kind"] == "question"]
+    qa = [EvalItem(r["id"], "qa", r["text"], r["answer"], r["voice"], list(r["codes"]), r["audio_wav"],
+                   family_of(r["voice"], profile.tts)) for r in evals if r["kind"] == "question"]
     nz = [EvalItem(r["id"], "noise", "", "", r["voice"], list(r["codes"]), r["audio_wav"])
           for r in evals if r["kind"] == "noise"]
     write_eval_items(qa, out / "eval" / "qa.parquet")

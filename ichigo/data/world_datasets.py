@@ -72,13 +72,17 @@ def typed_rows(rng: random.Random) -> list[dict]:
 
 
 def voice_spec(name: str, profile: Profile, rng: random.Random) -> str:
-    if profile.tts.backend != "espeak":
-        return name
+    """`name` with a drawn speed (and, for espeak-ng, pitch) unless the name fixes them."""
+    if profile.tts.backend == "whisperspeech" or name.count(":") > name.startswith("piper:"):
+        return name  # whisperspeech, or a voice that already fixes its speed/pitch
+    if name.startswith("piper:"):  # Piper has speed (percent of its natural rate) but no pitch
+        return f"{name}:s{rng.choice(profile.tts.piper_speeds)}"
     return f"{name}:s{rng.choice(profile.tts.speeds)}:p{rng.choice(profile.tts.pitches)}"
 
 
 def train_voices(profile: Profile) -> list[str]:
-    return profile.tts.train_voices or (["default"] if profile.tts.backend == "whisperspeech" else ["en-us"])
+    default = {"whisperspeech": ["default"], "piper": ["piper:joe"]}.get(profile.tts.backend, ["en-us"])
+    return profile.tts.train_voices or default
 
 
 def _dialogues(profile: Profile, qs: list[tuple[str, str, str]], rng: random.Random) -> list[dict]:

@@ -34,6 +34,7 @@ from ichigo.eval.asr import transcription_eval
 from ichigo.eval.bench_run import (BenchResult, asr_result, budget, run_text_benchmark, speech_qa_result,
                                    spoken_items)
 from ichigo.eval.benchmarks import LoadedBenchmark, load_benchmark
+from ichigo.eval.by_family import family_metrics
 from ichigo.eval.cache import ItemCache, fingerprint
 from ichigo.eval.heldout import find_overlap, training_questions
 from ichigo.eval.inaudible import random_code_items, refusal_eval
@@ -213,9 +214,12 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
 
     judge = make_judge(cfg.judge, out / ".cache" / "judge_verdicts.jsonl")
     spoken = {b.spec.name: b for b in benches if not b.spec.is_text}
+    family_items = list(qa)  # items whose voice family is known: metrics per held-out family
     try:
         for b in spoken.values():
-            items = spoken_items(b, speech_tok, _synthesizer(profile), cap)
+            synth = _synthesizer(profile)
+            items = _with_voices(spoken_items(b, speech_tok, synth, cap), b, synth, profile)
+            family_items += items
             if b.spec.kind == "speech_qa":
                 r = speech_qa_result(b.spec, speech_qa(lm, items, judge, budget(b.spec, cfg), cache(f"bench-{b.spec.name}"),
                                                         cfg.batch_size, cfg.judge.concurrency if cfg.judge.base_url else 1))
@@ -260,6 +264,7 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
         asr = transcription_eval(lm, qa, cfg.max_new_tokens, cache("asr"), cfg.batch_size)
         metrics |= {"wer": asr.wer, "cer": asr.cer, "n_asr": asr.n}
         preds += [{"metric": "asr", **p} for p in asr.predictions]
+    metrics |= family_metrics(family_items, recs, (first_asr or asr).predictions)
 
     rnd = refusal_eval(lm, random_code_items([len(it.codes) for it in qa], len(qa), cfg.seed),
                        cfg.max_new_tokens, cache("inaudible_random"), "random codes", cfg.batch_size)
@@ -293,6 +298,7 @@ def _synthesizer(profile: Profile):
     """Speaks text-only benchmark items with the profile's held-out voices (round-robin), built
     on first use: benchmarks with audio never start a TTS."""
     state: dict = {}
+    voice_of: dict[str, str] = {}  # spoken text -> the held-out voice that spoke it
 
     def speak(texts: list[str], offset: int = 0) -> list:
         from ichigo.audio import to_16k
@@ -303,7 +309,20 @@ def _synthesizer(profile: Profile):
         tts = state.setdefault("tts", make_tts(profile.tts))
         waves = []
         for i, t in enumerate(texts):
-            w = tts.synthesize([t], voices[(offset + i) % len(voices)])[0]
+            voice_of[t] = voices[(offset + i) % len(voices)]
+            w = tts.synthesize([t], voice_of[t])[0]
             waves.append(to_16k(w, tts.sample_rate))
         return waves
+    speak.voice_of = voice_of
     return speak
+
+
+def _with_voices(items: list[EvalItem], bench, synth, profile: Profile) -> list[EvalItem]:
+    """Benchmark items spoken by a held-out voice carry that voice and its family."""
+    from ichigo.tts.families import family_of
+    spoken_text = {x.id: getattr(x, "text", "") for x in bench.data}
+    for it in items:
+        voice = synth.voice_of.get(spoken_text.get(it.id, ""))
+        if voice:
+            it.voice, it.family = voice, family_of(voice, profile.tts)
+    return items

@@ -13,6 +13,7 @@ from ichigo.data.speech_corpus import build_speech_corpus
 from ichigo.data.stages import TRANSCRIBE_PROMPTS, split_counts
 from ichigo.sound_tokens import sound_spans
 from ichigo.speech_tokenizer import load_speech_tokenizer
+from ichigo.tts import VoiceSpec
 
 pytestmark = pytest.mark.slow  # the shared fixture synthesises ~200 utterances (~10 s)
 
@@ -32,10 +33,15 @@ def test_corpus_counts_voices_and_audio(built, small_profile):
     assert (built["root"] / "corpus/world/mls/train/transcripts.txt").is_file()
     rows = [r for p in shard_paths(built["root"] / "corpus") for r in pq.read_table(p).to_pylist()]
     assert len({r["id"] for r in rows}) == len(rows) == c.num_utterances
-    train_voices = {r["voice"].split(":")[0] for r in rows if r["split"] == "train" and r["kind"] not in ("noise", "asr")}
-    eval_voices = {r["voice"].split(":")[0] for r in rows if r["split"] == "eval" and r["kind"] != "noise"}
+    train_voices = {VoiceSpec.parse(r["voice"]).base for r in rows
+                    if r["split"] == "train" and r["kind"] not in ("noise", "asr")}
+    eval_voices = {VoiceSpec.parse(r["voice"]).base for r in rows if r["split"] == "eval" and r["kind"] != "noise"}
     assert train_voices <= set(small_profile.tts.train_voices)
     assert eval_voices <= set(small_profile.tts.heldout_voices) and not (train_voices & eval_voices)
+    # every row names its voice family; eval rows only the profile's held-out families
+    assert {r["family"] for r in rows if r["split"] == "eval" and r["kind"] == "question"} <= \
+        set(small_profile.tts.heldout_families)
+    assert {r["family"] for r in rows if r["kind"] == "noise"} == {""}
     assert len({r["voice"] for r in rows if r["kind"] == "question"}) > 10  # speed/pitch vary
     assert all(r["seconds"] > 0.3 and r["error"] == "" for r in rows)
     noise = [r for r in rows if r["kind"] == "noise"]
@@ -134,6 +140,7 @@ def test_eval_sets_are_heldout_and_keep_audio(built, small_profile):
     noise = read_eval_items(built["root"] / "stages/eval/noise.parquet")
     assert len(qa) == small_profile.data.num_eval_questions and len(noise) == noise_counts(small_profile)[1]
     assert all(i.voice.split(":")[0] in small_profile.tts.heldout_voices for i in qa)
+    assert {i.family for i in qa} <= set(small_profile.tts.heldout_families)  # eval reports per family
     assert all(i.audio_wav[:4] == b"RIFF" and i.codes and i.answer for i in qa)
 
 

@@ -57,6 +57,11 @@ def test_healthy_model_metrics_and_files(healthy_metrics):
     assert rows["world_speech_qa"]["extra"]["judge"] == "offline scorer"
     assert rows["world_mmlu"]["ci_low"] <= rows["world_mmlu"]["score"] <= rows["world_mmlu"]["ci_high"]
     assert m["bench/world_speech_qa/score"] == m["speech_qa_score"]
+    # per voice family (the fixture's clips all come from one "synthetic" voice)
+    fams = {k.split("/", 1)[1] for k in m if k.startswith("speech_qa_exact/")}
+    assert fams == {"synthetic"} and m["wer/synthetic"] == m["wer"]
+    assert sum(m[f"n_speech_qa/{f}"] for f in fams) == m["n_speech_qa"]
+    assert m["speech_qa_exact_min_family"] <= m["speech_qa_exact_mean_family"]
     qa = [p for p in preds if p["metric"] == "bench/world_speech_qa"]
     assert len(qa) == 16 and all({"prediction", "reference", "score", "judge"} <= set(p) for p in qa)
     assert decide(m, profile().eval).passed
