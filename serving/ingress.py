@@ -23,6 +23,7 @@ from ray import serve
 from ichigo.assistant import check_text, conversation
 from ichigo.chat_template import Message, Sound, messages_from_json, messages_to_json, user_audio
 from ichigo.config import Profile
+from serving import access
 from serving.errors import ApiError, from_exception
 from serving.events import SSE, OpenAIChunks, audio_event, encode, pick_media_type
 from serving.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -32,6 +33,7 @@ from serving.openai_api import (PCM16_RATE, WAV_RATE, AudioPart, audio_bytes, pa
 log = logging.getLogger("ichigo.serving")
 
 api = FastAPI(title="Ichigo speech assistant", docs_url="/docs", redoc_url=None)
+api.add_middleware(access.AccessMiddleware)  # keys, limits, timeouts, CORS: serving/access.py
 
 # what browsers' MediaRecorder and common tools send; everything is decoded by ichigo.audio
 AUDIO_TYPES = {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/webm", "video/webm",
@@ -125,6 +127,8 @@ class Ingress:
         self._llm_stream = self.llm.options(stream=True)
         self.profile, self.cfg = profile, profile.serving
         self.model_name = profile.registry.model_name
+        # keys from this replica's environment; a malformed key file fails the replica's start
+        access.configure(self.cfg.access, self.cfg.max_upload_bytes * 4 // 3 + MULTIPART_SLACK)
         self.metrics = Metrics()
         self.page = resources.files("serving").joinpath("static/index.html").read_text()
         self._death = _ray_death_errors()
@@ -322,7 +326,8 @@ class Ingress:
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
-        return {"status": "ok"}
+        policy = access.current()  # the voice page asks for a key when this says so
+        return {"status": "ok", "auth_required": bool(policy and policy.auth_required)}
 
     @api.get("/readyz")
     async def readyz(self) -> JSONResponse:
