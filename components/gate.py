@@ -15,9 +15,8 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
     from pathlib import Path
 
     from components.runtime import profile_from_json, quiet_logs, step_summary
-    from ichigo.eval.gate import decide
     from ichigo.eval.report import write_report
-    from ichigo.registry import champion_metrics
+    from ichigo.registry.gating import gate_with_champion
     from ichigo.tracking import tracking_run
 
     quiet_logs()
@@ -25,12 +24,8 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
     ev = json.loads(Path(evaluation.path, "metrics.json").read_text())
     cand, untrained = ev["candidate"], ev["untrained"]
     base = {"text_retention_acc": cand["text_retention_base_acc"]} if "text_retention_base_acc" in cand else None
-    try:
-        champion = champion_metrics(profile.registry)
-    except Exception as e:  # no registry yet is not a reason to block; say so in the report
-        print(f"note: could not read the champion's metrics ({e}); gating without them")
-        champion = None
-    d = decide(cand, profile.eval, base, champion)
+    # no champion yet: judged on thresholds; champion unreadable: fails closed (ichigo.registry.gating)
+    d, champion = gate_with_champion(cand, profile.eval, base, profile.registry)
     losses = {s: step_summary(a.path).get("losses", []) for s, a in
               (("stage1", stage1), ("stage2", stage2), ("stage3", stage3))}
     out = Path(decision.path)

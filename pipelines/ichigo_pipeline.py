@@ -21,7 +21,7 @@ from components.train_stage import train_stage
 PIPELINE_NAME = "ichigo-speech-llm"
 
 
-def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False) -> dsl.PipelineTask:
+def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False, cache: bool = True) -> dsl.PipelineTask:
     """Kubernetes-only settings (kfp.local ignores them): S3 + MLflow credentials from Secrets."""
     from kfp import kubernetes
 
@@ -30,7 +30,7 @@ def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False) -> dsl.Pipeline
         "access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY"})
     kubernetes.use_secret_as_env(task, secret_name="ichigo-s3", optional=True,  # absent on AWS S3
                                  secret_key_to_env={"endpoint_url": "AWS_ENDPOINT_URL"})
-    task.set_caching_options(True)
+    task.set_caching_options(cache)
     return task
 
 
@@ -59,14 +59,18 @@ def ichigo_pipeline(profile_json: str, cache_dir: str = "", run_label: str = "")
     g = gate(profile_json=profile_json, evaluation=ev.outputs["evaluation"],
              stage1=trained[0].outputs["trained"], stage2=trained[1].outputs["trained"],
              stage3=trained[2].outputs["trained"]).set_display_name("gate")
-    for task in (prep, corpus, tok, codes, data, *trained, ev, g):
+    for task in (prep, corpus, tok, codes, data, *trained, ev):
         _cluster_settings(task)
+    # never cached: the gate reads the current champion (a cached pass could outlive it) and
+    # register must talk to the registry every run
+    _cluster_settings(g, cache=False)
     with dsl.If(g.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
         reg = register(profile_json=profile_json, run_label=run_label, candidate=model,
                        tokenizer=tok.outputs["tokenizer"], stages=data.outputs["stages"],
                        evaluation=ev.outputs["evaluation"],
                        decision=g.outputs["decision"]).set_display_name("register in MLflow")
-        _cluster_settings(reg)
+        _cluster_settings(reg, cache=False)
     with dsl.Else(name="gate-failed"):
         rej = reject(evaluation=ev.outputs["evaluation"], decision=g.outputs["decision"]).set_display_name("rejected")
+        rej.set_caching_options(False)
     return dsl.OneOf(reg.output, rej.output)
