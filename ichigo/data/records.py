@@ -9,7 +9,6 @@ as a JSON string so that Parquet needs no nested schema).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -17,6 +16,7 @@ from typing import Iterable, Iterator, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ichigo import durable
 from ichigo.chat_template import Message, messages_from_json, messages_to_json
 
 STAGE_SCHEMA = pa.schema([
@@ -41,9 +41,7 @@ class StageRow:
 
 def write_atomic_bytes(path: Path, data: bytes) -> None:
     """Write-then-rename so a killed job never leaves a half-written file behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    durable.write_bytes(path, data)  # fsync before and after the rename
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -61,7 +59,7 @@ def write_stage_shard(rows: Sequence[StageRow], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(stage_rows_to_table(rows), tmp)
-    os.replace(tmp, path)
+    durable.publish(tmp, path)
 
 
 def shard_paths(directory: Path) -> list[Path]:
@@ -106,7 +104,7 @@ def write_eval_items(items: Iterable[EvalItem], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(pa.Table.from_pylist([vars(i) for i in items], schema=EVAL_SCHEMA), tmp)
-    os.replace(tmp, path)
+    durable.publish(tmp, path)
 
 
 def read_eval_items(path: Path) -> list[EvalItem]:
