@@ -30,6 +30,9 @@ def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False, cache: bool = T
         "access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY"})
     kubernetes.use_secret_as_env(task, secret_name="ichigo-s3", optional=True,  # absent on AWS S3
                                  secret_key_to_env={"endpoint_url": "AWS_ENDPOINT_URL"})
+    # MLflow identity "pipeline" (basic-auth on the cluster): runs, versions, the challenger alias
+    kubernetes.use_secret_as_env(task, secret_name="ichigo-mlflow-pipeline", secret_key_to_env={
+        "username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"})
     task.set_caching_options(cache)
     return task
 
