@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable
 from ichigo.config.sections import AccessConfig
 from serving.auth import AuthError, authenticate, load_api_keys
 from serving.limits import ConcurrencyCap, TokenBucket, retry_after
+from serving.versions import new_request
 
 log = logging.getLogger("ichigo.serving.access")
 
@@ -128,6 +129,7 @@ class AccessMiddleware:
         if not policy.cap.acquire(kid):
             return await self._refuse(send, ws, f"this key already has {policy.cfg.max_concurrent} "
                                       "requests in flight", "1")
+        new_request()  # per-request state the route's tasks share (serving/versions.py)
         try:
             if ws:
                 return await self.app(scope, receive, send)

@@ -25,6 +25,7 @@ from ichigo.chat_template import Message, Sound, messages_from_json, messages_to
 from ichigo.config import Profile
 from serving import access
 from serving.errors import ApiError, from_exception
+from serving.versions import CodesVersionMismatch, codes_versions, note_codes_version
 from serving.events import SSE, OpenAIChunks, audio_event, encode, pick_media_type
 from serving.metrics import CONTENT_TYPE_LATEST, Metrics
 from serving.openai_api import (PCM16_RATE, WAV_RATE, AudioPart, audio_bytes, parse_request, pcm16_wav,
@@ -41,6 +42,7 @@ AUDIO_TYPES = {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audi
                "audio/mpeg", "audio/mp3", "audio/flac", "audio/x-flac", "audio/aac",
                "application/octet-stream"}
 MULTIPART_SLACK = 64 * 1024  # form boundaries and a history field on top of the audio
+MAX_VERSION_RETRIES = 8  # LLM replicas tried for a request whose codes came from another version
 
 
 def _ray_death_errors() -> tuple[type[BaseException], ...]:
@@ -159,16 +161,20 @@ class Ingress:
                 self.metrics.failovers.inc()
 
     async def _encode(self, audio: bytes) -> list[int]:
-        return (await self._retry(self.speech.encode, audio))["codes"]
+        out = await self._retry(self.speech.encode, audio)
+        note_codes_version(out.get("version"))  # the LLM must run the same package version
+        return out["codes"]
 
     async def _llm_events(self, messages: list[dict], max_new: int | None,
                           temperature: float | None) -> AsyncIterator[dict]:
         """LLM events; if the replica dies mid-stream the request is replayed on another one and
         the already-sent prefix skipped (greedy decoding replays identically)."""
         sent, started = "", False
-        for attempt in range(3):
+        versions = sorted(codes_versions()) or None
+        attempt, mismatches = 0, 0
+        while True:
             produced = ""
-            gen = self._llm_stream.generate.remote(messages, max_new, temperature)
+            gen = self._llm_stream.generate.remote(messages, max_new, temperature, versions)
             try:
                 async for raw in gen:
                     for ev in _expand(raw):
@@ -187,8 +193,16 @@ class Ingress:
                             sent = produced
                         yield ev
                 return
+            except CodesVersionMismatch as e:  # raised before `start`: nothing was sent yet
+                mismatches += 1
+                if mismatches > MAX_VERSION_RETRIES:
+                    raise ApiError(503, "the model is being updated (speech tokenizer and LLM "
+                                   "versions differ right now); retry in a few seconds",
+                                   "model_updating") from e
+                await asyncio.sleep(0.05 * mismatches)  # the router picks a replica again
             except self._death:
-                if attempt == 2:
+                attempt += 1
+                if attempt == 3:
                     raise
                 self.metrics.failovers.inc()
                 log.warning("LLM replica died mid-stream; resuming on another replica")
