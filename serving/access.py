@@ -34,7 +34,6 @@ Send = Callable[[dict], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PROTECTED = ("/v1/", "/docs", "/openapi.json")
-ANONYMOUS = "anonymous"  # the bucket when auth is off (loopback-only serving)
 
 
 @dataclass
@@ -117,11 +116,16 @@ class AccessMiddleware:
     async def _guarded(self, policy: Policy, scope: Scope, receive: Receive, send: Send) -> None:
         ws = scope["type"] == "websocket"
         try:
-            kid = authenticate(_headers(scope), policy.keys) or ANONYMOUS
+            kid = authenticate(_headers(scope), policy.keys)
         except AuthError as e:
             if ws:
                 return await send({"type": "websocket.close", "code": 1008, "reason": e.message})
             return await _json(send, 401, e.body(), {"www-authenticate": 'Bearer realm="ichigo"'})
+        if kid is None:  # no keys (loopback-only dev server): no per-key limits, timeouts still apply
+            new_request()
+            if ws:
+                return await self.app(scope, receive, send)
+            return await self._timed(policy, scope, receive, send)
         wait = policy.bucket.take(kid)
         if wait > 0:
             return await self._refuse(send, ws, f"rate limit of {policy.cfg.rate_per_minute} requests "

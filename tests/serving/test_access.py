@@ -151,8 +151,10 @@ def test_cors_off_by_default_and_configurable(client):
 
 def test_no_keys_means_open_loopback_mode(client):
     async def go():
-        async with client(keys=frozenset()) as c:
-            assert (await c.post("/v1/echo", content=b"x")).status_code == 200
+        async with client(keys=frozenset(), rate_per_minute=60, burst=1, request_timeout_s=0.2) as c:
+            # open, and no per-key limits (there is no key); the timeouts still hold
+            assert [(await c.post("/v1/echo", content=b"x")).status_code for _ in range(3)] == [200] * 3
+            assert (await c.get("/v1/slow?s=5")).status_code == 408
     run(go())
 
 
