@@ -56,6 +56,7 @@ def read_package_info(package_dir: str | Path) -> PackageInfo:
     if not path.is_file():
         raise InputError(f"{package_dir} is not an Ichigo model package (no {PACKAGE_FILE})")
     info = PackageInfo(**json.loads(path.read_text()))
+    check_relative(info.speech_tokenizer_file, f"{path}: speech_tokenizer_file")
     if info.format != PACKAGE_FORMAT:
         raise InputError(f"package format {info.format!r} is not supported (need {PACKAGE_FORMAT})")
     if info.chat_template != CHAT_TEMPLATE_ID:
@@ -68,6 +69,28 @@ def llm_dir(package_dir: str | Path) -> Path:
     return Path(package_dir) / "llm"
 
 
+def check_relative(name: str, what: str) -> str:
+    """A path read from data (a package file, an S3 key) that must stay inside its directory:
+    no absolute path, no `..` segment (a package from the registry must not make serving read
+    /etc/... or another version's files)."""
+    p = Path(name)
+    if not name or p.is_absolute() or ".." in p.parts or "\0" in name:
+        raise InputError(f"{what} is {name!r}: it must be a relative path inside its directory "
+                         "(no leading '/', no '..')")
+    return name
+
+
+def inside(root: str | Path, name: str, what: str) -> Path:
+    """`root/name`, checked to stay under `root` after resolving symlinks too."""
+    check_relative(name, what)
+    base = Path(root).resolve()
+    out = (base / name).resolve()
+    if out != base and base not in out.parents:
+        raise InputError(f"{what} {name!r} leads outside {base}")
+    return out
+
+
 def speech_tokenizer_path(package_dir: str | Path) -> Path:
     info = read_package_info(package_dir)
-    return (Path(package_dir) / "speech_tokenizer" / info.speech_tokenizer_file).resolve()
+    return inside(Path(package_dir) / "speech_tokenizer", info.speech_tokenizer_file,
+                  "package.json speech_tokenizer_file")

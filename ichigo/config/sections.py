@@ -496,6 +496,18 @@ class RealtimeConfig(Section):
                                        "markdown, code, symbols or emoji.")
 
 
+class AccessConfig(Section):
+    """Who may call /v1/* and how much (serving/access.py). Keys are never in a profile: they
+    come from ICHIGO_API_KEYS / ICHIGO_API_KEYS_FILE. Limits are per key and per ingress replica."""
+
+    rate_per_minute: int = Field(120, ge=0)  # 0: no rate limit
+    burst: int = Field(20, ge=1)
+    max_concurrent: int = Field(8, ge=0)  # requests in flight per key; 0: no cap
+    body_timeout_s: float = Field(30.0, gt=0)  # whole body must arrive in this time, else 408
+    request_timeout_s: float = Field(60.0, gt=0)  # until the response starts, else 408
+    cors_origins: list[str] = Field(default_factory=list)  # empty: no CORS headers (same-origin only)
+
+
 class ServingConfig(Section):
     engine: Literal["torch", "vllm"] = "torch"
     host: str = "127.0.0.1"
@@ -516,6 +528,7 @@ class ServingConfig(Section):
     # reply's text is unchanged
     speakable_tts: bool = True
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
+    access: AccessConfig = AccessConfig()
     deployments: dict[Literal["speech_tokenizer", "llm", "tts", "ingress"], DeploymentConfig] = Field(
         default_factory=lambda: {k: DeploymentConfig() for k in ("speech_tokenizer", "llm", "tts", "ingress")})
 
