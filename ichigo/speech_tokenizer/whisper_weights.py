@@ -74,13 +74,17 @@ def locate_weights(model: str = "tiny.en") -> LocatedWeights:
                               f"{src.install_hint}") from None
         files += [Path(dist.locate_file(f)) for f in (dist.files or [])]
     whole = [f for f in files if f.name == "model.bin"]
-    split = sorted((f for f in files if f.name.startswith("model.bin.part")),
-                   key=lambda f: int(f.name.rsplit("part", 1)[1] or 0))
-    parts = tuple(whole[:1] or split)
+    parts = tuple(whole[:1] or order_parts(files))
     if not parts or not all(p.is_file() for p in parts):
         raise ConfigError(f"Whisper {model} weights: {src.names} has no complete model.bin "
                           f"(or model.bin.partN files); reinstall: {src.install_hint}")
     return LocatedWeights(src, parts, parts[0].parent)
+
+
+def order_parts(files: list[Path]) -> list[Path]:
+    """The `model.bin.partN` files among `files`, N ascending (numerically: part10 after part2)."""
+    split = [f for f in files if f.name.startswith("model.bin.part") and f.name[14:].isdigit()]
+    return sorted(split, key=lambda f: int(f.name[14:]))
 
 
 # CTranslate2 DataType enum order (include/ctranslate2/types.h)
