@@ -98,3 +98,33 @@ def test_config_validation():
         SpeechTokenizerConfig(quantizer="pq")
     with pytest.raises(ValueError):
         SpeechTokenizerConfig(window_seconds=0.5)
+
+
+@pytest.mark.slow
+def test_fit_tokenizer_step_fits_on_train_split_only(waves, tmp_path):
+    """The pipeline step: fit from corpus shards (train split, no noise), save, reuse on a re-run."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ichigo.audio import wav_bytes
+    from ichigo.config import load_profile
+    from ichigo.speech_tokenizer.train import fit_tokenizer_step
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rows = [("train", "speech", wav_bytes(w)) for w in waves[:10]] + \
+        [("eval", "speech", wav_bytes(w)) for w in waves[10:]] + \
+        [("train", "noise", wav_bytes(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)))]
+    pq.write_table(pa.table({"split": [r[0] for r in rows], "kind": [r[1] for r in rows],
+                             "audio_wav": [r[2] for r in rows]}), corpus / "part-00000.parquet")
+    profile = load_profile("local", overrides={"speech_tokenizer": {
+        "backend": "whisper_vq", "quantizer": "kmeans", "window_seconds": 5, "codebook_size": 32,
+        "fit_seconds": 600}})
+    path = fit_tokenizer_step(profile, corpus, tmp_path / "tok")
+    manifest = json.loads((tmp_path / "tok" / "manifest.json").read_text())
+    assert path.name == "whisper_kmeans.npz" and manifest["quantizer"] == "kmeans"
+    assert manifest["fit_frames"] == sum(len(w) // 640 for w in waves[:10])  # train speech only
+    mtime = path.stat().st_mtime_ns
+    assert fit_tokenizer_step(profile, corpus, tmp_path / "tok") == path and path.stat().st_mtime_ns == mtime
+    tok = load_speech_tokenizer(profile.speech_tokenizer, path)
+    assert len(tok.encode(waves[12])) == len(waves[12]) // 640
