@@ -3,10 +3,17 @@
 The ASR round-trip gate of data synthesis and the cascade baseline call `transcribe_batch`.
 Decoding is openai-whisper's own (`whisper.decoding.decode`: temperature 0, no timestamps), over
 the weights converted by `whisper_weights`; tests pin it to faster-whisper's transcript.
+
+Greedy decoding of broken or unfamiliar speech can loop ("the the the ...") until Whisper's
+224-token limit, and a batch runs until its longest member stops: so by default a window may
+generate at most 16 + 8 tokens per second of window (fluent English is ~2-4 tokens/s): 56 for a
+5 s window. Normal transcripts are never cut; a looping one is cut early (its WER is bad either
+way). The cap depends on the window only, so a clip's transcript never depends on its batch.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -18,6 +25,7 @@ from ichigo.speech_tokenizer.whisper_features import (WHISPER_WINDOW_SECONDS, sh
 from ichigo.speech_tokenizer.whisper_weights import load_whisper
 
 __all__ = ["WhisperASR"]
+TOKENS_PER_SECOND_CAP = 8
 
 
 class WhisperASR:
@@ -33,7 +41,7 @@ class WhisperASR:
     @classmethod
     def load(cls, model: str = "tiny.en", window_seconds: float | None = None, device: str = "cpu",
              batch_size: int = 16, max_new_tokens: int | None = None) -> "WhisperASR":
-        """`max_new_tokens`: cap on tokens per window (Whisper's default 224 when None)."""
+        """`max_new_tokens`: tokens per window (None: 16 + 8 per second of window, at most 224)."""
         whisper_model, _ = load_whisper(model)
         return cls(whisper_model, window_seconds=window_seconds, device=device,
                    batch_size=batch_size, max_new_tokens=max_new_tokens)
@@ -42,8 +50,10 @@ class WhisperASR:
         import torch
         from whisper.decoding import DecodingOptions, decode
 
+        limit = self.model.dims.n_text_ctx // 2  # Whisper's own cap (the prompt takes the rest)
+        cap = self.max_new_tokens or 16 + math.ceil(TOKENS_PER_SECOND_CAP * self.window_seconds)
         opts = DecodingOptions(task="transcribe", language="en", temperature=0.0,
-                               without_timestamps=True, fp16=False, sample_len=self.max_new_tokens)
+                               without_timestamps=True, fp16=False, sample_len=min(cap, limit))
         texts: list[str] = []
         with torch.inference_mode():
             for s in range(0, len(pieces), self.batch_size):
