@@ -21,11 +21,13 @@ def load_speech_tokenizer(config: SpeechTokenizerConfig, checkpoint: str | Path,
     if config.backend == "codebook":
         return CodebookTokenizer.load(checkpoint)
     from ichigo.speech_tokenizer.whisper_kmeans import WhisperKMeansTokenizer, is_whisper_kmeans_file
+    local = checkpoint
+    if config.quantizer == "kmeans" and "://" in str(checkpoint):
+        from ichigo.storage import fetch
+        local = fetch(str(checkpoint))
     # the file says which quantizer made it: a package trained with one loads under either setting
-    if is_whisper_kmeans_file(checkpoint):
-        return WhisperKMeansTokenizer.load(checkpoint, batch_size=config.batch_size, device=device)
-    if config.quantizer == "kmeans" and "://" not in str(checkpoint):
-        return WhisperKMeansTokenizer.load(checkpoint, batch_size=config.batch_size, device=device)
+    if config.quantizer == "kmeans" or is_whisper_kmeans_file(local):
+        return WhisperKMeansTokenizer.load(local, batch_size=config.batch_size, device=device)
     from ichigo.speech_tokenizer.whisper_vq import WhisperVQTokenizer
     return WhisperVQTokenizer.load(checkpoint, batch_size=config.batch_size,
                                    max_chunk_seconds=config.max_chunk_seconds, device=device)

@@ -60,6 +60,8 @@ def fit_tokenizer_step(profile: Profile, corpus_dir: str | Path, out_dir: str | 
         summary = {"backend": "codebook", "path": str(path), **tok.meta.__dict__}
     elif cfg.quantizer == "kmeans":
         from ichigo.speech_tokenizer.whisper_kmeans import WhisperKMeansTokenizer, fit_whisper_kmeans
+        from ichigo.speech_tokenizer.whisper_weights import locate_weights
+        locate_weights(cfg.whisper_model)  # a missing weights package fails before any audio is read
         path = out_dir / WHISPER_KMEANS_FILE
         if path.is_file():  # idempotent: same inputs, same seed, same weights -> same codebook
             tok = WhisperKMeansTokenizer.load(path, batch_size=cfg.batch_size)

@@ -167,15 +167,20 @@ def is_whisper_kmeans_file(path: str | Path) -> bool:
 
 
 def fit_whisper_kmeans(waves: Sequence[np.ndarray], config: SpeechTokenizerConfig, device: str = "cpu",
-                       progress: bool = True) -> WhisperKMeansTokenizer:
-    """Fit on (up to `config.fit_seconds` of) 16 kHz train-split waves; subset chosen by the seed."""
+                       progress: bool = True, encoder: WhisperEncoderStates | None = None
+                       ) -> WhisperKMeansTokenizer:
+    """Fit on (up to `config.fit_seconds` of) 16 kHz train-split waves; subset chosen by the seed.
+    `encoder`: an already loaded one for the config's model and window (it is then reused)."""
     waves = [as_wave(w) for w in waves]
     if not waves:
         raise InputError("fit_whisper_kmeans needs at least one wave")
     window = config.window_seconds or WHISPER_WINDOW_SECONDS
     window_positions(window)
     model, sha = load_whisper(config.whisper_model)
-    encoder = WhisperEncoderStates(model, window, batch_size=config.batch_size, device=device)
+    if encoder is None:
+        encoder = WhisperEncoderStates(model, window, batch_size=config.batch_size, device=device)
+    elif encoder.model.dims.n_audio_ctx != window_positions(window):
+        raise ValueError(f"the given encoder's window is not window_seconds={window}")
     max_chunk = min(config.max_chunk_seconds, window)
     order = np.random.default_rng(config.seed).permutation(len(waves))
     pieces, total = [], 0.0

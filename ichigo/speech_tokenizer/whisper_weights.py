@@ -268,10 +268,10 @@ def load_whisper(model: str = "tiny.en", cache_dir: str | Path | None = None,
                           f"Whisper architecture ({type(e).__name__}: {str(e)[:300]}); reinstall: "
                           f"{located.source.install_hint}") from None
     entry.mkdir(parents=True, exist_ok=True)
-    tmp = tensors_path.with_name(tensors_path.name + ".tmp")
+    tmp = tensors_path.with_name(f"{tensors_path.name}.{os.getpid()}.tmp")  # parallel workers may race
     save_file({k: np.ascontiguousarray(a) for k, a in state.items()}, str(tmp))
     tmp.replace(tensors_path)
-    tmp_meta = meta_path.with_name(meta_path.name + ".tmp")
+    tmp_meta = meta_path.with_name(f"{meta_path.name}.{os.getpid()}.tmp")
     tmp_meta.write_text(json.dumps({"dims": dataclasses.asdict(dims), "sha256": digest, "stamp": stamp}))
     tmp_meta.replace(meta_path)
     return built, digest
