@@ -92,7 +92,7 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=8, help="sentences per voice (<= 12)")
     ap.add_argument("--window", type=float, default=5.0, help="shortened encoder window, seconds")
     ap.add_argument("--clips", type=int, default=8, help="clips per throughput row")
-    ap.add_argument("--asr-clips", type=int, default=12, help="held-out clips transcribed per window (0: skip)")
+    ap.add_argument("--asr-clips", type=int, default=8, help="held-out clips transcribed per window (0: skip)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads outside the throughput rows")
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
