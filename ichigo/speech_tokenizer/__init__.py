@@ -25,7 +25,7 @@ def load_speech_tokenizer(config: SpeechTokenizerConfig, checkpoint: str | Path,
     if config.quantizer == "kmeans" and "://" in str(checkpoint):
         from ichigo.storage import fetch
         local = fetch(str(checkpoint))
-    # the file says which quantizer made it: a package trained with one loads under either setting
+    # a k-means file says what it is, so a package trained with it loads whatever the profile says
     if config.quantizer == "kmeans" or is_whisper_kmeans_file(local):
         return WhisperKMeansTokenizer.load(local, batch_size=config.batch_size, device=device)
     from ichigo.speech_tokenizer.whisper_vq import WhisperVQTokenizer
