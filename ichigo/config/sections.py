@@ -147,10 +147,15 @@ class TTSConfig(Section):
 
 class SpeechTokenizerConfig(Section):
     backend: Literal["codebook", "whisper_vq"] = "codebook"
-    checkpoint: str | None = None  # whisper_vq: local path or s3:// URI of the .model file
+    checkpoint: str | None = None  # whisper_vq + rq: local path or s3:// URI of the .model file
+    # whisper_vq quantizer: rq = whisperspeech's RQBottleneckTransformer checkpoint; kmeans = a
+    # codebook over the installed Whisper's encoder states, fit on train-split audio
+    quantizer: Literal["rq", "kmeans"] = "rq"
+    whisper_model: Literal["tiny.en", "base"] = "tiny.en"  # kmeans: which installed weights
+    window_seconds: float | None = Field(None, ge=1, le=30)  # kmeans: encoder window (None: 30 s)
     codebook_size: int = Field(512, ge=2, le=512)
     n_mels: int = Field(80, ge=8)
-    fit_seconds: float = Field(600.0, gt=0)  # codebook: how much audio the k-means sees
+    fit_seconds: float = Field(600.0, gt=0)  # codebook / kmeans: how much audio the k-means sees
     max_chunk_seconds: float = Field(30.0, gt=0)  # longer audio is chunked, never truncated
     batch_size: int = Field(16, ge=1)
     seed: int = 0
