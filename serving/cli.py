@@ -25,13 +25,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=None, help="port (default: profile serving.port)")
     p.add_argument("--follow", action=argparse.BooleanOptionalAction, default=True,
                    help="follow the registry alias of a models:/ URI (reload on promotion)")
+    p.add_argument("--cascade", action="store_true",
+                   help="serve the cascade baseline: Whisper transcribes, the same LLM reads the text "
+                        "(serving.front_end: cascade); the default hears sound tokens (early fusion)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        profile = load_profile(args.profile)
+        profile = load_profile(args.profile, {"serving": {"front_end": "cascade"}} if args.cascade else None)
         from ichigo.deploy.serve_config import model_uri
 
         uri = args.model or model_uri(profile)

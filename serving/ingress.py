@@ -21,7 +21,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from ray import serve
 
 from ichigo.assistant import check_text, conversation
-from ichigo.chat_template import Message, Sound, messages_from_json, messages_to_json, user_audio
+from ichigo.chat_template import Message, Sound, messages_from_json, messages_to_json
+from ichigo.frontends import Cascade
 from ichigo.config import Profile
 from serving import access
 from serving.errors import ApiError, from_exception
@@ -161,10 +162,22 @@ class Ingress:
                     raise
                 self.metrics.failovers.inc()
 
-    async def _encode(self, audio: bytes) -> list[int]:
+    async def _user_part(self, audio: bytes) -> Sound | str:
+        """The user's speech as the LLM reads it: sound codes (early fusion) or, with
+        serving.front_end cascade, the Whisper transcript as text."""
         out = await self._retry(self.speech.encode, audio)
+        if "codes" not in out:
+            return Cascade.turn(out["text"]).parts[0]
         note_codes_version(out.get("version"))  # the LLM must run the same package version
-        return out["codes"]
+        return Sound(out["codes"])
+
+    async def _encode(self, audio: bytes) -> list[int]:
+        part = await self._user_part(audio)
+        if not isinstance(part, Sound):
+            raise ApiError(400, "this server runs the cascade front-end (serving.front_end: cascade): "
+                           "realtime sessions need sound tokens; use /v1/speech or /v1/chat/completions",
+                           "front_end_unsupported")
+        return list(part.codes)
 
     async def _llm_events(self, messages: list[dict], max_new: int | None,
                           temperature: float | None) -> AsyncIterator[dict]:
@@ -411,13 +424,14 @@ class Ingress:
             if not audio:
                 raise ApiError(400, "the audio is empty (0 bytes)", "invalid_audio_empty")
             marks = {"body": time.perf_counter()}
-            codes = await self._encode(audio)
+            part = await self._user_part(audio)
             marks["encoded"] = time.perf_counter()
-            msgs = conversation(history, user_audio(codes), self.cfg.system_prompt)
+            msgs = conversation(history, Message("user", [part]), self.cfg.system_prompt)
             q = request.query_params
             return await self._turn(route, t0, msgs, pick_media_type(request.headers.get("accept"), q.get("format")),
                                     q.get("speak", "true").lower() != "false",
-                                    {"user_codes": codes}, marks=marks)
+                                    {"user_codes": list(part.codes)} if isinstance(part, Sound)
+                                    else {"user_text": part}, marks=marks)
         except Exception as e:
             return self._fail(route, e, t0)
 
@@ -528,13 +542,13 @@ class Ingress:
                 if isinstance(p, AudioPart):
                     data = audio_bytes(p, f"messages.{i}.content.{j}", self.cfg.max_upload_bytes)
                     jobs.append((len(out), len(parts)))
-                    parts.append(self._encode(data))
+                    parts.append(self._user_part(data))
                 else:
                     parts.append(check_text(p.text, self.cfg.max_text_chars))
             out.append(parts)
-        codes = await asyncio.gather(*(out[i][j] for i, j in jobs))
-        for (i, j), c in zip(jobs, codes):
-            out[i][j] = Sound(c)
+        heard = await asyncio.gather(*(out[i][j] for i, j in jobs))
+        for (i, j), part in zip(jobs, heard):
+            out[i][j] = part
         msgs = []
         for m, parts in zip(req.messages, out):
             if not parts:

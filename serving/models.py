@@ -54,16 +54,28 @@ class _Follows:
             self.follower.stop()
 
 
+def load_front_end(package_dir: str | Path, profile: Profile):
+    """The package's speech tokenizer, or (serving.front_end: cascade) the Whisper ASR."""
+    if profile.serving.front_end == "cascade":
+        from ichigo.speech_tokenizer.whisper_asr import WhisperASR
+
+        return WhisperASR.load(profile.speech_tokenizer.whisper_model)
+    return load_package_tokenizer(package_dir, profile)
+
+
 class SpeechTokenizerDeployment(_Follows):
-    """Audio bytes (any supported container) -> validated 16 kHz wave -> sound codes."""
+    """Audio bytes (any supported container) -> validated 16 kHz wave -> sound codes, or with
+    `serving.front_end: cascade` -> the Whisper transcript."""
 
     def __init__(self, profile: Profile, model_uri: str, follow: bool = True):
         path, version = self._start(profile, model_uri, follow)
-        self.slot = ModelSlot(load_package_tokenizer(path, profile), version)
+        self.slot = ModelSlot(load_front_end(path, profile), version)
         self._follow()
 
     def load_package(self, package_dir: str | Path, version: str) -> str:
-        tok = load_package_tokenizer(package_dir, self.profile)
+        tok = load_front_end(package_dir, self.profile)
+        if hasattr(tok, "transcribe_batch"):  # the cascade's ASR does not change with the package
+            return self.slot.swap(tok, str(version))
         tok.encode(_probe_wave())  # never swap in a tokenizer that cannot encode
         prev = self.slot.swap(tok, str(version))
         log.info("SpeechTokenizer: %s -> %s", prev, version)
@@ -72,16 +84,18 @@ class SpeechTokenizerDeployment(_Follows):
     async def encode(self, audio: bytes) -> dict:
         s = self.profile.serving
 
-        def run(tok):  # decode + encode in one worker-thread hop
+        def run(tok):  # decode + encode (or transcribe) in one worker-thread hop
             wave = decode_audio(audio, s.max_upload_bytes, s.max_audio_seconds)
-            return wave, tok.encode(wave)
+            if hasattr(tok, "transcribe_batch"):
+                return wave, {"text": tok.transcribe_batch([wave])[0]}
+            return wave, {"codes": tok.encode(wave)}
 
         try:
             with self.slot.lease() as (tok, version):
-                wave, codes = await asyncio.to_thread(run, tok)
+                wave, out = await asyncio.to_thread(run, tok)
         except InputError as e:
             raise portable(e) from None
-        return {"codes": codes, "seconds": round(len(wave) / 16000, 3), "version": version}
+        return {**out, "seconds": round(len(wave) / 16000, 3), "version": version}
 
     def info(self) -> dict:
         return {"version": self.slot.version, "kind": getattr(self.slot.value, "kind", "?")}

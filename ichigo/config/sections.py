@@ -515,6 +515,9 @@ class AccessConfig(Section):
 
 class ServingConfig(Section):
     engine: Literal["torch", "vllm"] = "torch"
+    # early_fusion: the LLM hears the package's sound tokens (Ichigo); cascade: Whisper transcribes
+    # first and the LLM reads the text (the paper's baseline, `ichigo serve --cascade`)
+    front_end: Literal["early_fusion", "cascade"] = "early_fusion"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_audio_seconds: float = Field(10.0, gt=0)
