@@ -127,6 +127,8 @@ class TrainingConfig(Section):
     nodes: int = Field(1, ge=1)
     procs_per_node: int = Field(2, ge=1)
     device: Literal["cpu", "cuda"] = "cpu"
+    # bf16: bf16 compute with fp32 master weights, on CUDA and on CPUs with AMX/AVX512-BF16;
+    # other CPUs fall back to fp32 (the one rule: ichigo.precision.training_bf16)
     dtype: Literal["fp32", "bf16"] = "fp32"
     activation_checkpointing: bool = False
     stages: dict[Literal["stage1", "stage2", "stage3"], StageConfig]
@@ -146,8 +148,6 @@ class TrainingConfig(Section):
                     f"training.stages.{name}: per_device_batch ({st.per_device_batch}) x grad_accum "
                     f"({st.grad_accum}) x world size ({self.world_size}) = {derived}, but "
                     f"global_batch is {st.global_batch}")
-        if self.device == "cpu" and self.dtype == "bf16":
-            raise ValueError("training.dtype bf16 needs device cuda (CPU trains in fp32)")
         return self
 
 

@@ -78,8 +78,6 @@ class RecipeConfig(_Section):
         if self.lr_scheduler.warmup_steps >= self.steps:
             raise ValueError(f"lr_scheduler.warmup_steps ({self.lr_scheduler.warmup_steps}) must be "
                              f"< steps ({self.steps})")
-        if self.device == "cpu" and self.dtype == "bf16":
-            raise ValueError("dtype bf16 needs device cuda (CPU trains in fp32)")
         return self
 
     def check_world(self, world_size: int) -> None:

@@ -29,6 +29,8 @@ from ichigo.chat_template import IGNORE_INDEX, PAD
 from ichigo.errors import IchigoError, InputError
 from ichigo.model.checkpoint import load_args, load_state_dict, save_pretrained
 from ichigo.model.tokenizer import IchigoTokenizer
+from ichigo.precision import describe as describe_precision
+from ichigo.precision import training_bf16
 from ichigo.training import remote
 from ichigo.training.checkpointing import (
     checkpoint_dirs, clean_stale, latest_checkpoint, load_resume_state, save_checkpoint,
@@ -57,7 +59,9 @@ def token_loss_sum(model, batch: Batch, device: torch.device, chunks: int) -> to
         return sum(F.cross_entropy(lg.float().flatten(0, 1), tg.flatten(), ignore_index=IGNORE_INDEX,
                                    reduction="sum")
                    for lg, tg in zip(out, targets.chunk(chunks, dim=1)))
-    return F.cross_entropy(out.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+    # the loss in fp32 whatever the compute dtype (bf16 log-softmax over ~50k-128k ids is lossy)
+    return F.cross_entropy(out.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX,
+                           reduction="sum")
 
 
 def memory_gib(device: torch.device) -> dict[str, float]:
@@ -141,7 +145,8 @@ class Trainer:
 
         start_dir = self.resume_from or model_dir
         full = load_state_dict(start_dir) if env.is_rank0 else None
-        bf16 = cfg.dtype == "bf16"
+        bf16 = training_bf16(cfg.device, cfg.dtype)
+        _print0(env, f"precision: {describe_precision(cfg.device, cfg.dtype)}")
         self.model = build_sharded_model(self.args, full, env, bf16, cfg.activation_checkpointing)
         del full
         if cfg.loss_chunks > 0:
