@@ -105,7 +105,7 @@ def read_gguf_tokenizer(reader, source: str) -> IchigoTokenizer:
                          "chat template (supported: Llama-3 headers or ChatML)")
     tokens = _field(reader, "tokenizer.ggml.tokens", source=source)
     types = _field(reader, "tokenizer.ggml.token_type", [1] * len(tokens), required=False)
-    merges = _field(reader, "tokenizer.ggml.merges", source=source)
+    merges = _field(reader, "tokenizer.ggml.merges", [], required=False)  # none: a byte-only vocabulary
     pre = _field(reader, "tokenizer.ggml.pre", "default", required=False)
     return IchigoTokenizer.from_bpe_vocab(tokens, merges, [t == CONTROL_TOKEN_TYPE for t in types],
                                           pre, template, source)
