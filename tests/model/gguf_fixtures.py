@@ -76,3 +76,17 @@ def write_gguf(path: Path, arch: str = "llama", template: str | None = CHATML_TE
     w.write_tensors_to_file()
     w.close()
     return written
+
+
+def decode_byte_level(tokens: list[str], ids: list[int]) -> str:
+    """GPT-2 byte-level detokenization straight from a GGUF token list (a reference independent of
+    the project's tokenizer)."""
+    syms = byte_vocab()[len(CONTROL):]
+    to_byte = {s: b for s, b in zip(syms, _byte_order())}
+    return bytes(to_byte[ch] for i in ids for ch in tokens[i]).decode("utf-8", errors="replace")
+
+
+def _byte_order() -> list[int]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    return bs + [b for b in range(256) if b not in bs]
