@@ -18,6 +18,7 @@ import shutil
 import signal
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -62,6 +63,16 @@ def token_loss_sum(model, batch: Batch, device: torch.device, chunks: int) -> to
     # the loss in fp32 whatever the compute dtype (bf16 log-softmax over ~50k-128k ids is lossy)
     return F.cross_entropy(out.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX,
                            reduction="sum")
+
+
+def _base_meta(model_dir) -> dict:
+    """What the parent checkpoint says about its base model, carried into every stage's output
+    (the package records it; serving and the registry show it)."""
+    from ichigo.model.checkpoint import META_FILE
+
+    path = Path(model_dir) / META_FILE
+    meta = json.loads(path.read_text()) if path.is_file() else {}
+    return {k: meta[k] for k in ("base_model", "base_vocab_size", "chat_format") if k in meta}
 
 
 def memory_gib(device: torch.device) -> dict[str, float]:
@@ -122,7 +133,8 @@ class Trainer:
             raise InputError(f"data.max_seq_len {cfg.data.max_seq_len} exceeds the model's context "
                              f"{self.args.max_seq_len}")
         self.pad_id = self.tokenizer.special_id(PAD)
-        self.meta = {"stage": cfg.stage, "parent_model": str(cfg.model_dir), "data": str(cfg.data_dir)}
+        self.meta = {"stage": cfg.stage, "parent_model": str(cfg.model_dir), "data": str(cfg.data_dir),
+                     **_base_meta(model_dir)}
 
         self.resume_from = latest_checkpoint(self.out) if cfg.checkpoint.resume else None
         # the data: rank 0 tokenizes once into output_dir/cache, the rest read the cache
