@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ichigo.config import load_profile  # noqa: E402
-from ichigo.training.launch import run_local, stage_config  # noqa: E402
+from ichigo.training.backends import torchrun  # noqa: E402
+from ichigo.training.backends.job import StageJob  # noqa: E402
 from ichigo.training.metrics import read_metrics  # noqa: E402
 from ichigo.training.synthetic import write_synthetic_stage  # noqa: E402
 
@@ -64,9 +65,9 @@ def measure(profile, model_dir, data_dir, out: Path, nproc: int, steps: int, pac
                             global_batch=pdb * accum * nproc, checkpoint_every=0)
     prof = load_profile(profile.name, overrides={"training": {"procs_per_node": nproc, "stages": stages,
                                                                "dtype": dtype}})
-    cfg = stage_config(prof, "stage2", model_dir, data_dir, out)
+    job = StageJob.from_profile(prof, "stage2", model_dir, data_dir, out)
     t0 = time.time()
-    run_local(cfg, nproc)
+    torchrun.run(job)
     rows = read_metrics(out)[max(1, steps // 5):]
     step_s = statistics.median(r["step_s"] for r in rows)
     tok = sum(r["tokens"] for r in rows) / sum(r["step_s"] for r in rows)

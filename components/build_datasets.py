@@ -12,7 +12,9 @@ def build_datasets(profile_json: str, cache_dir: str, tokens: dsl.Input[dsl.Data
     from ichigo.data.stages import build_stage_datasets
 
     profile = profile_from_json(profile_json)
-    summary = run_step("build_datasets", profile.data.model_dump(), {"tokens": tokens.path},
+    # the stage plan (steps, packs) depends on the training stages too
+    config = {"data": profile.data.model_dump(), "stages": profile.training.model_dump()["stages"]}
+    summary = run_step("build_datasets", config, {"tokens": tokens.path},
                        stages.path, lambda out: as_dict(build_stage_datasets(profile, tokens.path, out)),
                        cache_dir or None)
     stages.metadata.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})

@@ -5,16 +5,20 @@ from components.runtime import IMAGE
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Input[dsl.Model],
-         stage2: dsl.Input[dsl.Model], stage3: dsl.Input[dsl.Model],
-         decision: dsl.Output[dsl.Artifact], report: dsl.Output[dsl.HTML]) -> bool:
+         stage2: dsl.Input[dsl.Model], stage3: dsl.Input[dsl.Model], text_stage1: dsl.Input[dsl.Artifact],
+         text_stage2: dsl.Input[dsl.Artifact], decision: dsl.Output[dsl.Artifact],
+         report: dsl.Output[dsl.HTML]) -> bool:
     """Pass/fail from metrics, thresholds, the base model and the current champion; drives dsl.If.
-    Writes the decision with every reason and the HTML report (shown in the KFP UI)."""
+    The retention check reads the final (stage 3) drop; the curve over stages goes to the report
+    and MLflow. Writes the decision with every reason and the HTML report (shown in the KFP UI)."""
     import dataclasses
-    import json
     import shutil
     from pathlib import Path
 
     from components.runtime import profile_from_json, quiet_logs, step_summary
+    from ichigo.artifacts import Decision, read_evaluation, read_text_eval, write_decision
+    from ichigo.config.recipe import STAGES
+    from ichigo.eval.curve import STAGES as CURVE_POINTS, retention_curve
     from ichigo.eval.gate import decide
     from ichigo.eval.report import write_report
     from ichigo.registry import champion_metrics
@@ -22,8 +26,11 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
 
     quiet_logs()
     profile = profile_from_json(profile_json)
-    ev = json.loads(Path(evaluation.path, "metrics.json").read_text())
-    cand, untrained = ev["candidate"], ev["untrained"]
+    ev = read_evaluation(evaluation.path)
+    cand, untrained = ev.candidate, ev.untrained
+    curve = retention_curve(cand, {"stage1": read_text_eval(text_stage1.path),
+                                   "stage2": read_text_eval(text_stage2.path)})
+    judge = next((b["extra"]["judge"] for b in ev.benchmarks if b.get("kind") == "speech_qa"), None)
     base = {"text_retention_acc": cand["text_retention_base_acc"]} if "text_retention_base_acc" in cand else None
     try:
         champion = champion_metrics(profile.registry)
@@ -31,14 +38,16 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
         print(f"note: could not read the champion's metrics ({e}); gating without them")
         champion = None
     d = decide(cand, profile.eval, base, champion)
-    losses = {s: step_summary(a.path).get("losses", []) for s, a in
-              (("stage1", stage1), ("stage2", stage2), ("stage3", stage3))}
+    losses = {s: step_summary(a.path).get("losses", []) for s, a in zip(STAGES, (stage1, stage2, stage3))}
     out = Path(decision.path)
     out.mkdir(parents=True, exist_ok=True)
-    paths = write_report(out, cand, d, losses, base, champion, untrained)
-    (out / "decision.json").write_text(json.dumps(
-        {"passed": d.passed, "reasons": d.reasons, "checks": [dataclasses.asdict(c) for c in d.checks],
-         "stage_losses": losses, "champion": champion}, indent=2, default=str))
+    paths = write_report(out, cand, d, losses, base, champion, untrained, benchmarks=ev.benchmarks, curve=curve,
+                         judge=judge, notes=ev.notes)
+    # what the run summary (runs/last_run.json) lists per benchmark: name, items, score, interval
+    rows = [{k: b[k] for k in ("name", "kind", "metric", "n", "score", "ci_low", "ci_high")} for b in ev.benchmarks]
+    write_decision(out, Decision(passed=d.passed, reasons=d.reasons, checks=[dataclasses.asdict(c) for c in d.checks],
+                                 stage_losses=losses, champion=champion, benchmarks=rows, retention_curve=curve,
+                                 judge=judge, eval_notes=ev.notes))
     shutil.copy(paths.html, report.path)
     try:  # the report also goes to MLflow, passed or not, so a rejection is visible there too
         import mlflow
@@ -46,8 +55,13 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
         with tracking_run(profile.registry, "gate", tags={"ichigo.gate.passed": str(d.passed)}) as env:
             client = mlflow.MlflowClient(profile.registry.tracking_uri)
             client.log_batch(env["MLFLOW_RUN_ID"], metrics=[
-                mlflow.entities.Metric(k, float(v), 0, 0) for k, v in cand.items()
-                if isinstance(v, (int, float)) and v == v])
+                mlflow.entities.Metric(k, v, 0, 0) for k, v in ev.numeric().items()])
+            # the retention curve: one metric per text benchmark, step = stage index (0 = base)
+            client.log_batch(env["MLFLOW_RUN_ID"], metrics=[
+                mlflow.entities.Metric(f"retention/{name}", v, 0, CURVE_POINTS.index(stage))
+                for name, row in curve.items() for stage, v in row.items()])
+            if judge:
+                client.set_tag(env["MLFLOW_RUN_ID"], "ichigo.eval.judge", judge)
             client.log_artifacts(env["MLFLOW_RUN_ID"], str(out), "gate_report")
     except Exception as e:  # the KFP artifact is the record of truth; MLflow is a convenience
         print(f"warning: could not log the gate report to MLflow: {e}")

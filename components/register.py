@@ -14,34 +14,35 @@ def register(profile_json: str, run_label: str, candidate: dsl.Input[dsl.Model],
     from pathlib import Path
 
     from components.runtime import model_dir, profile_from_json, quiet_logs, step_summary
+    from ichigo.artifacts import read_decision, read_evaluation
     from ichigo.package import write_package
     from ichigo.registry import build_lineage, register_candidate
 
     quiet_logs()
     profile = profile_from_json(profile_json)
-    dec = json.loads(Path(decision.path, "decision.json").read_text())
-    ev = json.loads(Path(evaluation.path, "metrics.json").read_text())
-    metrics = ev["candidate"]
+    dec, ev = read_decision(decision.path), read_evaluation(evaluation.path)
+    metrics = ev.candidate
     tok = step_summary(tokenizer.path)
     lineage = build_lineage(profile, pipeline_run_id=run_label, data_dirs={"stages": stages.path},
-                            stage_summaries={s: l for s, l in dec["stage_losses"].items()}, metrics=metrics)
+                            stage_summaries=dict(dec.stage_losses), metrics=metrics)
     with tempfile.TemporaryDirectory() as tmp:
         pkg = write_package(Path(tmp) / "package", model_dir(candidate.path),
                             Path(tokenizer.path) / tok["file"], tok["backend"], lineage=lineage.to_dict())
         reports = sorted(p for p in Path(decision.path).iterdir() if p.suffix in (".html", ".md", ".json"))
         v = register_candidate(profile.registry, pkg, metrics, lineage, reports, None)
     return json.dumps({"registered": True, "model": v.name, "version": v.version, "uri": v.uri,
-                       "alias": profile.registry.candidate_alias, **dec, "metrics": metrics,
-                       "untrained": ev.get("untrained")})
+                       "alias": profile.registry.candidate_alias, **dec.to_dict(), "metrics": metrics,
+                       "untrained": ev.untrained}, default=str)
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def reject(evaluation: dsl.Input[dsl.Artifact], decision: dsl.Input[dsl.Artifact]) -> str:
     """The gate failed: nothing is registered; the summary says why."""
     import json
-    from pathlib import Path
 
-    dec = json.loads(Path(decision.path, "decision.json").read_text())
-    ev = json.loads(Path(evaluation.path, "metrics.json").read_text())
-    print("NOT REGISTERED:\n  " + "\n  ".join(dec["reasons"]))
-    return json.dumps({"registered": False, **dec, "metrics": ev["candidate"], "untrained": ev.get("untrained")})
+    from ichigo.artifacts import read_decision, read_evaluation
+
+    dec, ev = read_decision(decision.path), read_evaluation(evaluation.path)
+    print("NOT REGISTERED:\n  " + "\n  ".join(dec.reasons))
+    return json.dumps({"registered": False, **dec.to_dict(), "metrics": ev.candidate, "untrained": ev.untrained},
+                      default=str)

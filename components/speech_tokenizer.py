@@ -20,7 +20,7 @@ def fit_speech_tokenizer(profile_json: str, cache_dir: str, corpus: dsl.Input[ds
 
     summary = run_step("fit_speech_tokenizer", profile.speech_tokenizer.model_dump(),
                        {"corpus": corpus.path}, tokenizer.path, fit, cache_dir or None)
-    tokenizer.metadata.update({"file": summary["file"], "backend": summary["backend"]})
+    tokenizer.metadata.update({"file": summary["file"], "backend": summary["backend"], "cached": summary["cached"]})
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)

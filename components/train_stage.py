@@ -17,7 +17,10 @@ def train_stage(profile_json: str, cache_dir: str, stage: str, model: dsl.Input[
     from ichigo.training.launch import run_stage
 
     quiet_logs()
-    profile = profile_from_json(profile_json)
+    from ichigo.data.stage_plan import apply_plan
+
+    # budget: samples -> the packed steps planned from the stage data
+    profile = apply_plan(profile_from_json(profile_json), stage, Path(stages.path) / stage)
     # this stage's settings and the launch settings; earlier stages are pinned by the model input's key
     training = profile.training.model_dump(exclude={"stages"})
     config = {"stage": stage, "stage_config": profile.training.stages[stage].model_dump(), "training": training}
@@ -33,4 +36,5 @@ def train_stage(profile_json: str, cache_dir: str, stage: str, model: dsl.Input[
     summary = run_step(f"train_{stage}", config, {"model": model.path, "data": stages.path},
                        trained.path, train, cache_dir or None)
     trained.metadata.update({"stage": stage, "final_loss": summary.get("final_loss"),
-                             "steps": summary.get("steps"), "cached": summary.get("cached")})
+                             "steps": summary.get("steps"), "train_seconds": summary.get("train_seconds"),
+                             "cached": summary.get("cached")})

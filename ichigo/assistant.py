@@ -204,6 +204,10 @@ class Assistant:
 
         if self.tts is None:
             raise InputError("this assistant was loaded without TTS")
+        if self.config.speakable_tts:  # numbers, symbols and units as words (the text is unchanged)
+            from ichigo.speakable import speakable
+
+            sentence = speakable(sentence) or sentence
         return wav_bytes(self.tts.synthesize([sentence], self.voice)[0], self.tts.sample_rate)
 
     # -- whole turns --------------------------------------------------------------------------------

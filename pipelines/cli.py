@@ -45,7 +45,8 @@ def cmd_run(args) -> int:
         print(f"profile {profile.name!r} is a cluster profile: use `ichigo compile` + `ichigo submit`",
               file=sys.stderr)
         return 2
-    run = run_local(profile, args.workdir or default_workdir(), use_cache=not args.no_cache)
+    run = run_local(profile, args.workdir or default_workdir(), use_cache=not args.no_cache,
+                    verbose=args.verbose)
     print(format_summary(run, profile))
     return 0 if run.registered else 3
 
@@ -96,6 +97,28 @@ def cmd_plan_memory(args) -> int:
     return plan_main(["--profile", args.profile, "--gpu-memory-gib", str(args.gpu_memory_gib), *gpus]) or 0
 
 
+def cmd_plan_data(args) -> int:
+    from ichigo.data.stage_plan import (StagePlan, estimated_plan, format_plan, stage_samples,
+                                        synthesis_gpu_hours)
+
+    profile = _profile(args)
+    if args.stages:  # measured on built stage datasets (the build_datasets step's output)
+        m = json.loads((Path(args.stages) / "manifest.json").read_text())
+        plans = {k: StagePlan(**v["plan"]) for k, v in m["stages"].items()}
+    else:
+        plans = estimated_plan(profile)
+    print(f"Stage plan, profile {profile.name!r}:")
+    print(format_plan(plans))
+    for s in profile.data.sources:
+        print(f"  source {s.name}: {s.kind} {s.format} {s.uri}" + (f" (limit {s.limit})" if s.limit else ""))
+    if not profile.data.sources:
+        print("  sources: the embedded world, written as MLS / Alpaca / messages fixture datasets")
+    gpu = synthesis_gpu_hours(profile)
+    print(f"Synthesis estimate: {sum(stage_samples(profile).values()):,} stage rows; TTS {gpu['tts']} + "
+          f"tokenization {gpu['tokenize']} = {gpu['total']} GPU-hours (ichigo.data.stage_plan cost model)")
+    return 0
+
+
 def cmd_follow(args) -> int:
     from ichigo.registry.follower import run_follower
 
@@ -133,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(r)
     r.add_argument("--workdir", help="where artifacts, caches and the MLflow store go (default: ./runs)")
     r.add_argument("--no-cache", action="store_true", help="recompute every step")
+    r.add_argument("--verbose", action="store_true",
+                   help="stream every step's full output (default: one line per step; logs in WORKDIR/logs)")
     r.set_defaults(fn=cmd_run)
 
     c = sub.add_parser("compile", help="compile the pipeline to KFP IR YAML",
@@ -168,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--gpus", type=int, default=None,
                    help="plan the profile on this many GPUs of one node, bf16 (e.g. --profile small --gpus 1)")
     m.set_defaults(fn=cmd_plan_memory)
+    pd = sub.add_parser("plan-data", help="per-stage data plan: samples, tokens, packs, steps, epochs",
+                        description="Print what each training stage will do with its data. Without "
+                        "--stages the row lengths are estimated from the profile; with --stages (a "
+                        "built stage-datasets directory) they are measured. Also estimates the "
+                        "GPU-hours of speech synthesis + tokenization for the profile's data.")
+    _add_profile(pd, default="h100")
+    pd.add_argument("--stages", help="stage datasets directory (holds manifest.json)")
+    pd.set_defaults(fn=cmd_plan_data)
 
     sv = sub.add_parser("serve", help="serve a model with Ray Serve (see `ichigo serve --help`)",
                         add_help=False, description="Run the realtime serving graph locally.")

@@ -18,12 +18,14 @@ def compile_pipeline(profile: Profile, output: str | Path) -> Path:
     """The profile is baked in as the default of `profile_json`, so a submitted run needs no args."""
     from kfp import compiler
 
-    from pipelines.ichigo_pipeline import ichigo_pipeline
+    from pipelines.ichigo_pipeline import build_pipeline
 
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(ichigo_pipeline, str(out),
-                                pipeline_parameters={"profile_json": profile.model_dump_json()})
+    from ichigo.data.corpus_plan import synthesis_fanout, synthesis_gpus
+
+    compiler.Compiler().compile(build_pipeline(synthesis_gpus(profile)), str(out), pipeline_parameters={
+        "profile_json": profile.model_dump_json(), **synthesis_fanout(profile)})
     return out
 
 

@@ -1,22 +1,25 @@
 """The whole Ichigo recipe as one KFP pipeline; every arrow is an artifact.
 
-prepare_model ─────────────────────────────────────────────┐
-synthesize_speech → fit_speech_tokenizer → tokenize_speech → build_datasets
+prepare_model ──────────────────────────────────────────────────────────────────┐
+ParallelFor(synthesize_speech share) → merge_speech_corpus
+   → fit_speech_tokenizer → tokenize_speech → build_datasets
    → train stage1 → stage2 → stage3 → evaluate → gate ─If→ register (alias challenger)
-                                                       └Else→ reject (says why)
+          │           │                         ↑      └Else→ reject (says why)
+          └→ evaluate_text stage1, stage2 ──────┘  (text benchmarks per stage: the retention curve)
 """
 
 
 from kfp import dsl
 
 from components.build_datasets import build_datasets
-from components.evaluate import evaluate
+from components.evaluate import evaluate, evaluate_text
 from components.gate import gate
 from components.prepare_model import prepare_model
 from components.register import register, reject
 from components.speech_tokenizer import fit_speech_tokenizer, tokenize_speech
-from components.synthesize_speech import synthesize_speech
+from components.synthesize_speech import merge_speech_corpus, synthesize_speech
 from components.train_stage import train_stage
+from ichigo.config.recipe import STAGES
 
 PIPELINE_NAME = "ichigo-speech-llm"
 
@@ -34,39 +37,77 @@ def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False) -> dsl.Pipeline
     return task
 
 
-@dsl.pipeline(name=PIPELINE_NAME,
-              description="Ichigo early-fusion speech LLM: data synthesis, 3-stage training, "
-                          "evaluation gate, MLflow registration")
-def ichigo_pipeline(profile_json: str, cache_dir: str = "", run_label: str = "") -> str:
-    prep = prepare_model(profile_json=profile_json, cache_dir=cache_dir).set_display_name("prepare base model + sound tokens")
-    corpus = synthesize_speech(profile_json=profile_json, cache_dir=cache_dir).set_display_name("synthesize speech (TTS)")
-    tok = fit_speech_tokenizer(profile_json=profile_json, cache_dir=cache_dir,
-                               corpus=corpus.outputs["corpus"]).set_display_name("speech tokenizer")
-    codes = tokenize_speech(profile_json=profile_json, cache_dir=cache_dir, corpus=corpus.outputs["corpus"],
-                            tokenizer=tok.outputs["tokenizer"]).set_display_name("tokenize speech")
-    data = build_datasets(profile_json=profile_json, cache_dir=cache_dir,
-                          tokens=codes.outputs["tokens"]).set_display_name("stage datasets")
-    model = prep.outputs["model"]
-    trained = []
-    for stage in ("stage1", "stage2", "stage3"):
-        t = train_stage(profile_json=profile_json, cache_dir=cache_dir, stage=stage, model=model,
-                        stages=data.outputs["stages"]).set_display_name(f"train {stage}")
-        trained.append(t)
-        model = t.outputs["trained"]
-    ev = evaluate(profile_json=profile_json, cache_dir=cache_dir, candidate=model,
-                  prepared=prep.outputs["model"], stages=data.outputs["stages"],
-                  tokenizer=tok.outputs["tokenizer"]).set_display_name("evaluate")
-    g = gate(profile_json=profile_json, evaluation=ev.outputs["evaluation"],
-             stage1=trained[0].outputs["trained"], stage2=trained[1].outputs["trained"],
-             stage3=trained[2].outputs["trained"]).set_display_name("gate")
-    for task in (prep, corpus, tok, codes, data, *trained, ev, g):
-        _cluster_settings(task)
-    with dsl.If(g.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
-        reg = register(profile_json=profile_json, run_label=run_label, candidate=model,
-                       tokenizer=tok.outputs["tokenizer"], stages=data.outputs["stages"],
-                       evaluation=ev.outputs["evaluation"],
-                       decision=g.outputs["decision"]).set_display_name("register in MLflow")
-        _cluster_settings(reg)
-    with dsl.Else(name="gate-failed"):
-        rej = reject(evaluation=ev.outputs["evaluation"], decision=g.outputs["decision"]).set_display_name("rejected")
-    return dsl.OneOf(reg.output, rej.output)
+def _judge_secret(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """The LLM judge's API key (eval.judge.api_key_env), from an optional Secret: a judge inside
+    the cluster may need none, and the key never goes into the profile."""
+    from kfp import kubernetes
+
+    kubernetes.use_secret_as_env(task, secret_name="ichigo-judge", optional=True,
+                                 secret_key_to_env={"api_key": "ICHIGO_JUDGE_API_KEY"})
+    return task
+
+
+def build_pipeline(synthesis_gpus: int = 0):
+    """The pipeline; `synthesis_gpus` GPUs per synthesis share (compile_pipeline takes it from the
+    profile: kfp.local cannot resolve a pipeline parameter in a resource limit)."""
+
+    @dsl.pipeline(name=PIPELINE_NAME,
+                  description="Ichigo early-fusion speech LLM: data synthesis, 3-stage training, "
+                              "evaluation gate, MLflow registration")
+    def ichigo_pipeline(profile_json: str, cache_dir: str = "", run_label: str = "",
+                        synthesis_shares: list = [0, 1]) -> str:  # noqa: B006 (KFP default)
+        """`synthesis_shares` = range(data.synthesis_shards), set from the profile by
+        `compile_pipeline` / `run_local` (see ichigo.data.corpus_plan.synthesis_fanout)."""
+        prep = prepare_model(profile_json=profile_json, cache_dir=cache_dir).set_display_name("prepare base model + sound tokens")
+        # Scale-out synthesis as a KFP ParallelFor over shares rather than a RayJob: each share is an
+        # independent, cached, resumable step with its own GPU, retried and shown per task in the KFP
+        # UI, and the fan-out runs unchanged under kfp.local (2 shares) -- no Ray cluster to manage
+        # for a batch job whose tasks never talk to each other.
+        with dsl.ParallelFor(items=synthesis_shares, name="synthesis-shares") as shard:
+            share = synthesize_speech(profile_json=profile_json, cache_dir=cache_dir,
+                                      shard=shard).set_display_name("synthesize speech (TTS share)")
+            if synthesis_gpus:  # one GPU per share on the cluster (a resource limit must be static)
+                share.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(synthesis_gpus)
+            _cluster_settings(share)
+        corpus = merge_speech_corpus(profile_json=profile_json, cache_dir=cache_dir,
+                                     parts=dsl.Collected(share.outputs["corpus"])).set_display_name("speech corpus")
+        tok = fit_speech_tokenizer(profile_json=profile_json, cache_dir=cache_dir,
+                                   corpus=corpus.outputs["corpus"]).set_display_name("speech tokenizer")
+        codes = tokenize_speech(profile_json=profile_json, cache_dir=cache_dir, corpus=corpus.outputs["corpus"],
+                                tokenizer=tok.outputs["tokenizer"]).set_display_name("tokenize speech")
+        data = build_datasets(profile_json=profile_json, cache_dir=cache_dir,
+                              tokens=codes.outputs["tokens"]).set_display_name("stage datasets")
+        model = prep.outputs["model"]
+        trained, text_evals = [], []
+        for stage in STAGES:
+            t = train_stage(profile_json=profile_json, cache_dir=cache_dir, stage=stage, model=model,
+                            stages=data.outputs["stages"]).set_display_name(f"train {stage}")
+            trained.append(t)
+            model = t.outputs["trained"]
+            if stage != "stage3":  # stage 3 is the candidate: `evaluate` scores it (and the base)
+                text_evals.append(evaluate_text(profile_json=profile_json, cache_dir=cache_dir, stage=stage,
+                                                model=model).set_display_name(f"text benchmarks after {stage}"))
+        ev = evaluate(profile_json=profile_json, cache_dir=cache_dir, candidate=model,
+                      prepared=prep.outputs["model"], stages=data.outputs["stages"],
+                      tokenizer=tok.outputs["tokenizer"]).set_display_name("evaluate")
+        g = gate(profile_json=profile_json, evaluation=ev.outputs["evaluation"],
+                 stage1=trained[0].outputs["trained"], stage2=trained[1].outputs["trained"],
+                 stage3=trained[2].outputs["trained"], text_stage1=text_evals[0].outputs["text_eval"],
+                 text_stage2=text_evals[1].outputs["text_eval"]).set_display_name("gate")
+        for task in (prep, corpus, tok, codes, data, *trained, *text_evals, ev, g):
+            _cluster_settings(task)
+        _judge_secret(ev)
+        with dsl.If(g.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
+            reg = register(profile_json=profile_json, run_label=run_label, candidate=model,
+                           tokenizer=tok.outputs["tokenizer"], stages=data.outputs["stages"],
+                           evaluation=ev.outputs["evaluation"],
+                           decision=g.outputs["decision"]).set_display_name("register in MLflow")
+            _cluster_settings(reg)
+        with dsl.Else(name="gate-failed"):
+            rej = reject(evaluation=ev.outputs["evaluation"], decision=g.outputs["decision"]).set_display_name("rejected")
+        return dsl.OneOf(reg.output, rej.output)
+
+    return ichigo_pipeline
+
+
+ichigo_pipeline = build_pipeline()

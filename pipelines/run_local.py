@@ -22,8 +22,13 @@ class LocalRun:
         return bool(self.summary.get("registered"))
 
 
-def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True) -> LocalRun:
+def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True, verbose: bool = False) -> LocalRun:
+    """Run the pipeline with kfp.local. Quiet unless `verbose`: one line per step on the console,
+    each step's full output in `<workdir>/logs/<step>.log` (pipelines.quiet)."""
+    import contextlib
     import warnings
+
+    from pipelines.quiet import StepConsole
 
     from kfp import local
 
@@ -41,18 +46,52 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True) -> 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(wd / "kfp"),
                raise_on_error=True)
     label = time.strftime("local-%Y%m%d-%H%M%S")
-    task = ichigo_pipeline(profile_json=profile.model_dump_json(),
-                           cache_dir=str(wd / "cache") if use_cache else "", run_label=label)
+    from ichigo.data.corpus_plan import synthesis_fanout
+
+    if verbose:
+        stream = contextlib.nullcontext()
+    else:
+        console = StepConsole(wd / "logs")
+        console.console.write(f"Ichigo pipeline ({profile.name} profile); step logs in {wd / 'logs'}\n")
+        stream = console.installed()
+    with stream:
+        task = ichigo_pipeline(profile_json=profile.model_dump_json(),
+                               cache_dir=str(wd / "cache") if use_cache else "", run_label=label,
+                               **synthesis_fanout(profile))
     summary = json.loads(task.output)
     summary["run_label"] = label
+    summary["sources"] = run_sources(wd / "kfp")
     run = LocalRun(summary, time.time() - t0, wd)
     (wd / "last_run.json").write_text(json.dumps(summary, indent=2, default=str))
     return run
 
 
+def run_sources(pipeline_root: Path) -> list[dict]:
+    """Every data source of the newest run (name, kind, rows used, rows skipped by reason), from
+    the synthesize-speech step's summary in kfp.local's `<root>/<run>/<task>/<output>` tree."""
+    from ichigo.cache import STEP_FILE
+
+    runs = sorted((p for p in pipeline_root.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for run in reversed(runs):
+        for f in run.glob(f"merge-speech-corpus/*/{STEP_FILE}"):
+            return json.loads(f.read_text())["summary"].get("sources", [])
+    return []
+
+
+def source_lines(sources: list[dict]) -> list[str]:
+    if not sources:
+        return []
+    lines = ["Data sources (rows used; skipped by reason):"]
+    for s in sources:
+        skipped = ", ".join(f"{k} {v}" for k, v in s.get("skipped", {}).items()) or "none"
+        lines.append(f"  {s['name']:<20} {s['kind']:<9} {s['used']:>9,} used; skipped: {skipped}")
+    return lines
+
+
 # (metric, label, higher is better) for the candidate-vs-untrained table
 VS_UNTRAINED = (("speech_qa_score", "speech-QA judge score (0-5)", True),
                 ("speech_qa_exact", "speech-QA exact answers", True),
+                ("typed_qa_exact", "typed-QA exact (any casing)", True),
                 ("wer", "WER", False), ("cer", "CER", False),
                 ("inaudible_refusal_random", "refusal, random codes", True),
                 ("inaudible_refusal_noise", "refusal, real noise", True),
@@ -80,6 +119,21 @@ def untrained_lines(candidate: dict, untrained: dict | None) -> list[str]:
     return lines
 
 
+def benchmark_lines(s: dict) -> list[str]:
+    """One line per benchmark (items, score, 95% interval), the judge, and the retention curve."""
+    lines = []
+    if s.get("benchmarks"):
+        lines.append(f"Benchmarks (speech-QA judge: {s.get('judge') or '-'}):")
+        for b in s["benchmarks"]:
+            lines.append(f"  {b['name']:<24} {b['metric']:<10} n={b['n']:<6} {b['score']:.3f}  "
+                         f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]")
+    for name, row in (s.get("retention_curve") or {}).items():
+        pts = "  ".join(f"{k} {v:.3f}" for k, v in row.items())
+        lines.append(f"  retention {name}: {pts}")
+    lines += [f"  note: {n}" for n in s.get("eval_notes") or []]
+    return lines
+
+
 def format_summary(run: LocalRun, profile: Profile) -> str:
     s = run.summary
     lines = ["", "=" * 72, f"Ichigo pipeline ({profile.name} profile) finished in {run.seconds / 60:.1f} min", "=" * 72,
@@ -87,12 +141,14 @@ def format_summary(run: LocalRun, profile: Profile) -> str:
     for stage, losses in (s.get("stage_losses") or {}).items():
         if losses:
             lines.append(f"  {stage}: {losses[0]:.3f} -> {losses[-1]:.3f}  ({len(losses)} steps)")
+    lines += source_lines(s.get("sources") or [])
     lines.append("Evaluation (candidate vs threshold):")
     for c in s.get("checks", []):
         mark = "PASS" if c.get("passed") else "FAIL"
         val, thr = c.get("value"), c.get("threshold")
         fmt = (lambda x: f"{x:.4g}" if isinstance(x, (int, float)) else str(x))
         lines.append(f"  [{mark}] {c.get('name'):<32} {fmt(val):>10} {c.get('op', '')} {fmt(thr)}")
+    lines += benchmark_lines(s)
     lines += untrained_lines(s.get("metrics") or {}, s.get("untrained"))
     if s.get("registered"):
         lines.append(f"Registered: {s['model']} version {s['version']} (alias '{s['alias']}')  {s.get('uri', '')}")

@@ -16,7 +16,7 @@ from collections import deque
 from importlib import resources
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from ray import serve
 
@@ -128,6 +128,7 @@ class Ingress:
         self.metrics = Metrics()
         self.page = resources.files("serving").joinpath("static/index.html").read_text()
         self._death = _ray_death_errors()
+        self._realtime_init()
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _fail(self, route: str, e: BaseException, t0: float) -> JSONResponse:
@@ -191,6 +192,10 @@ class Ingress:
 
     async def _tts(self, text: str, voice: str | None = None, sample_rate: int | None = None,
                    container: str = "wav") -> bytes:
+        if self.cfg.speakable_tts:  # "3.5 km" is said as words; the text the client sees is unchanged
+            from ichigo.speakable import speakable
+
+            text = speakable(text) or text
         return await self._retry(self.tts.synthesize, text, voice, sample_rate, container)
 
     async def _open_stream(self, messages: list[Message], max_new: int | None,
@@ -344,6 +349,25 @@ class Ingress:
             "id": self.model_name, "object": "model", "created": 0, "owned_by": "ichigo",
             "version": info["version"], "engine": info["engine"],
             "max_audio_seconds": self.cfg.max_audio_seconds}]}
+
+    # -- realtime (OpenAI Realtime protocol over a WebSocket: serving/realtime/) ----------------------
+    def _realtime_init(self) -> None:
+        from ichigo.assistant import voice_for
+        from serving.realtime.backend import HandleBackend
+        from serving.realtime.limits import RealtimeMetrics, SessionSlots
+
+        voices = list(dict.fromkeys([voice_for(self.profile), *self.profile.tts.heldout_voices,
+                                     *self.profile.tts.train_voices]))
+        self.realtime_metrics = RealtimeMetrics(self.metrics.registry)
+        self.realtime_slots = SessionSlots(self.cfg.realtime.max_sessions, self.realtime_metrics)
+        self.realtime_backend = HandleBackend(self.model_name, voices, self._encode, self._llm_stream,
+                                              self._tts, self.llm.info.remote)
+
+    @api.websocket("/v1/realtime")
+    async def realtime(self, ws: WebSocket) -> None:
+        from serving.realtime.endpoint import serve_realtime
+
+        await serve_realtime(ws, self.realtime_backend, self.cfg, self.realtime_slots, self.realtime_metrics)
 
     # -- speech in, text + speech out --------------------------------------------------------------
     @api.post("/v1/speech")

@@ -5,6 +5,7 @@ by `Profile`. Bad values fail on load with a `ConfigError` naming the field.
 """
 
 from ichigo.config.profile import Profile, load_profile, parse_overrides, profile_names, with_workdir
+from ichigo.config.recipe import STAGES, RecipeConfig
 from ichigo.config.sections import (
     BaseModelConfig,
     ClusterConfig,
@@ -21,5 +22,5 @@ from ichigo.config.sections import (
 __all__ = [
     "Profile", "load_profile", "profile_names", "parse_overrides", "with_workdir", "BaseModelConfig", "ClusterConfig", "DataConfig",
     "EvalConfig", "RegistryConfig", "ServingConfig", "SpeechTokenizerConfig", "StageConfig",
-    "TrainingConfig", "TTSConfig",
+    "TrainingConfig", "TTSConfig", "STAGES", "RecipeConfig",
 ]

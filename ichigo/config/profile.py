@@ -45,20 +45,39 @@ def _deep_update(base: dict, overrides: dict) -> dict:
     return out
 
 
-def load_profile(name_or_path: str | Path = "local", overrides: dict[str, Any] | None = None) -> Profile:
-    """A packaged profile by name (`local`, `h100`) or a YAML file path, plus nested overrides."""
+def _read_profile(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict, str]:
+    """The raw mapping of a profile with its `inherit:` chain resolved (parent first, then this
+    file's keys merged over it). A packaged profile inherits by name; a file may also give a path,
+    relative to itself."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ConfigError(f"profile file {path} does not exist")
-        text, source = path.read_text(), str(path)
+        text, source, key = path.read_text(), str(path), str(path.resolve())
     else:
         names = profile_names()
         if str(name_or_path) not in names:
             raise ConfigError(f"unknown profile {name_or_path!r}: choose one of {names} or give a YAML path")
         text = resources.files("ichigo.config").joinpath(f"profiles/{name_or_path}.yaml").read_text()
-        source = f"'{name_or_path}'"
+        source, key = f"'{name_or_path}'", str(name_or_path)
+    if key in seen:
+        raise ConfigError(f"profile {source}: inherit loops back to itself ({' -> '.join((*seen, key))})")
     raw = yaml_mapping(text, source, "profile")
+    parent = raw.pop("inherit", None)
+    if parent is None:
+        return raw, source
+    if not isinstance(parent, str) or not parent:
+        raise ConfigError(f"profile {source}: inherit must be a profile name or a YAML path, got {parent!r}")
+    if path.is_file() and (path.parent / parent).is_file():
+        parent = str(path.parent / parent)
+    base, _ = _read_profile(parent, (*seen, key))
+    return _deep_update(base, raw), source
+
+
+def load_profile(name_or_path: str | Path = "local", overrides: dict[str, Any] | None = None) -> Profile:
+    """A packaged profile by name (`local`, `h100`) or a YAML file path, plus nested overrides.
+    A profile may `inherit: <name or path>` and list only what differs."""
+    raw, source = _read_profile(name_or_path)
     if overrides:
         raw = _deep_update(raw, overrides)
     return validate(Profile, raw, source, "profile")

@@ -23,7 +23,10 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def write_dataset_card(directory: str | Path, title: str, summary: dict, description: str) -> Path:
+def write_dataset_card(directory: str | Path, title: str, summary: dict, description: str,
+                       sections: dict[str, dict] | None = None) -> Path:
+    """`sections`: extra titled tables (e.g. ASR-gate drops per voice) shown in full, because
+    the summary table shortens long values."""
     lines = [f"# {title}", "", description, "", "| field | value |", "| --- | --- |"]
     lines += [f"| {k} | {_fmt(v).replace('|', '/')} |" for k, v in summary.items()
               if k not in ("histograms",)]
@@ -32,6 +35,9 @@ def write_dataset_card(directory: str | Path, title: str, summary: dict, descrip
         lines += ["", "## Sound-token lengths per row", ""]
         for name, h in hist.items():
             lines.append(f"- {name}: " + ", ".join(f"{e}+: {c}" for e, c in zip(h["edges"], h["counts"]) if c))
+    for name, table in (sections or {}).items():
+        lines += ["", f"## {name}", "", "| | |", "| --- | --- |"]
+        lines += [f"| {str(k).replace('|', '/')} | {_fmt(v).replace('|', '/')} |" for k, v in table.items()]
     lines += ["", "Files: `part-NNNNN.parquet` shards and `manifest.json` in this directory.", ""]
     path = dataset_card_path(directory)
     write_atomic_bytes(path, "\n".join(lines).encode())

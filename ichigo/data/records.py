@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ichigo.chat_template import Message, messages_from_json, messages_to_json
+# re-exported: these moved to ichigo.files (below data and speech_tokenizer); old imports keep working
+from ichigo.files import shard_paths, write_atomic_bytes, write_json_atomic  # noqa: F401
 
 STAGE_SCHEMA = pa.schema([
     ("id", pa.string()),
@@ -39,17 +41,6 @@ class StageRow:
             raise ValueError(f"row {self.id}: exactly one of codes / messages must be set")
 
 
-def write_atomic_bytes(path: Path, data: bytes) -> None:
-    """Write-then-rename so a killed job never leaves a half-written file behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    write_atomic_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
-
-
 def stage_rows_to_table(rows: Sequence[StageRow]) -> pa.Table:
     return pa.Table.from_pylist([
         {"id": r.id, "task": r.task, "codes": r.codes,
@@ -62,13 +53,6 @@ def write_stage_shard(rows: Sequence[StageRow], path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(stage_rows_to_table(rows), tmp)
     os.replace(tmp, path)
-
-
-def shard_paths(directory: Path) -> list[Path]:
-    paths = sorted(Path(directory).glob("part-*.parquet"))
-    if not paths:
-        raise FileNotFoundError(f"no part-*.parquet shards in {directory}")
-    return paths
 
 
 def read_stage_rows(directory: Path) -> Iterator[StageRow]:
@@ -88,6 +72,7 @@ EVAL_SCHEMA = pa.schema([
     ("voice", pa.string()),
     ("codes", pa.list_(pa.int16())),
     ("audio_wav", pa.binary()),  # 16 kHz mono WAV bytes (for latency: tokenizer + first token)
+    ("family", pa.string()),  # voice family: metrics are also reported per family
 ])
 
 
@@ -100,6 +85,7 @@ class EvalItem:
     voice: str
     codes: list[int]
     audio_wav: bytes = field(default=b"", repr=False)
+    family: str = ""
 
 
 def write_eval_items(items: Iterable[EvalItem], path: Path) -> None:
@@ -112,4 +98,5 @@ def write_eval_items(items: Iterable[EvalItem], path: Path) -> None:
 def read_eval_items(path: Path) -> list[EvalItem]:
     if not Path(path).is_file():
         raise FileNotFoundError(f"eval set {path} does not exist")
+    # files written before `family` existed read with family ""
     return [EvalItem(**r) for r in pq.read_table(path).to_pylist()]

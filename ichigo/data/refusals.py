@@ -1,11 +1,18 @@
 """Refusal answers for inaudible inputs from a teacher LLM (OpenAI-compatible endpoint), falling
-back to the offline bank in `ichigo.refusal`."""
+back to the offline bank in `ichigo.refusal` (labelled as such in the stage manifest).
+
+The teacher's answer is cached on disk keyed by endpoint, model and prompt, so a rebuild gets the
+same refusals (sampling at temperature > 0 would otherwise change the data on every run)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -47,10 +54,24 @@ def teacher_refusals(endpoint: str, n: int = 24, model: str = "teacher", timeout
     raise RuntimeError(f"teacher at {url} failed after {retries} tries: {last}")
 
 
-def get_refusals(endpoint: str | None, transport: httpx.BaseTransport | None = None) -> RefusalSet:
+def teacher_cache_dir() -> Path:
+    return Path(os.environ.get("ICHIGO_CACHE_DIR", Path.home() / ".cache" / "ichigo")).resolve() / "teacher"
+
+
+def get_refusals(endpoint: str | None, transport: httpx.BaseTransport | None = None, n: int = 24,
+                 model: str = "teacher", cache_dir: str | Path | None = None) -> RefusalSet:
     if not endpoint:
         return RefusalSet(list(OFFLINE_REFUSALS), "offline")
+    key = hashlib.sha256(json.dumps([endpoint, model, PROMPT.format(n=n)]).encode()).hexdigest()[:16]
+    cached = Path(cache_dir or teacher_cache_dir()) / f"refusals-{key}.json"
+    if cached.is_file():
+        return RefusalSet(json.loads(cached.read_text()), "teacher")
     try:
-        return RefusalSet(teacher_refusals(endpoint, transport=transport), "teacher")
+        texts = teacher_refusals(endpoint, n=n, model=model, transport=transport)
     except RuntimeError as e:  # the build goes on; the manifest says why the bank was used
         return RefusalSet(list(OFFLINE_REFUSALS), f"offline (teacher failed: {e})"[:300])
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(texts))
+    os.replace(tmp, cached)
+    return RefusalSet(texts, "teacher")

@@ -1,7 +1,10 @@
 """Step 4: the three training mixes and the held-out eval sets, from the tokenized corpus.
 
-stage1: sound-only rows. stage2 (`data.stage2_mix`): speech_qa, transcription (one of the
-recipe's 8 prompts), text. stage3 (`data.stage3_mix`): two_turn, four_turn, inaudible (random
+stage1: sound-only rows of the real ASR audio, language-tagged (row ids and manifest).
+stage2 (`data.stage2_mix`): speech_qa (spoken instruct prompts), transcription (ASR audio with
+one of the recipe's 8 prompts), text (instruct/text sources, single and multi-turn).
+stage3 (`data.stage3_mix`): two_turn, four_turn (real dialogues: every user turn of ONE
+conversation spoken), inaudible (random
 codes with lengths drawn from the audible stage-2 query lengths, real-noise codes, shuffled real
 codes -> a varied refusal; half of them after an audible exchange), and optionally transcription
 and text rows replayed from stage 2. Every turn is built with
@@ -26,9 +29,11 @@ from ichigo.data.cards import dataset_card_path, write_dataset_card
 from ichigo.data.records import (EvalItem, StageRow, shard_paths, write_eval_items,
                                  write_json_atomic, write_stage_shard)
 from ichigo.data.refusals import get_refusals
+from ichigo.data.stage_plan import CHARS_PER_TOKEN, StagePlan, format_plan, plan_from_lengths, row_tokens
 from ichigo.refusal import is_refusal
 from ichigo.errors import InputError
 from ichigo.sound_tokens import NUM_SOUND_TOKENS
+from ichigo.tts.families import family_of
 
 TRANSCRIBE_PROMPTS = (
     "Transcribe the following audio clip:", "Convert the spoken words to text:",
@@ -48,6 +53,7 @@ class StageSummary:
     sound_tokens: int
     histogram: dict  # {"edges": [...], "counts": [...]} of sound tokens per row
     card: str = ""
+    plan: dict = field(default_factory=dict)  # stage_plan.StagePlan: samples, tokens, packs, steps, epochs
 
 
 @dataclass
@@ -71,6 +77,11 @@ class _Utt:
     answer: str
     codes: list[int]
     seconds: float
+    voice: str = ""
+
+    @property
+    def language(self) -> str:  # asr rows: voice "source:<name>:<language>"
+        return self.voice.split(":")[2] if self.voice.startswith("source:") else "en"
 
 
 def split_counts(total: int, mix: dict[str, float]) -> dict[str, int]:
@@ -87,6 +98,11 @@ def _histogram(lengths: list[int]) -> dict:
     return {"edges": HIST_EDGES, "counts": [int(c) for c in counts]}
 
 
+def _plan_rows(tokens_dir: Path, name: str) -> list[dict]:
+    p = tokens_dir / f"{name}.json"
+    return json.loads(p.read_text()) if p.is_file() else []
+
+
 def _load(tokens_dir: Path) -> tuple[dict[str, list[_Utt]], list[dict]]:
     pools: dict[str, list[_Utt]] = {}
     evals: list[dict] = []
@@ -98,7 +114,7 @@ def _load(tokens_dir: Path) -> tuple[dict[str, list[_Utt]], list[dict]]:
                 evals.append(r)
                 continue
             pools.setdefault(r["kind"], []).append(
-                _Utt(r["id"], r["kind"], r["text"], r["answer"], list(r["codes"]), r["seconds"]))
+                _Utt(r["id"], r["kind"], r["text"], r["answer"], list(r["codes"]), r["seconds"], r["voice"]))
     return pools, evals
 
 
@@ -115,8 +131,17 @@ class _Cycler:
         return self.order.pop()
 
 
-def _write_stage(out: Path, name: str, rows: list[StageRow], seconds: float, shard_size: int,
+def _row_tokens(r: StageRow, chars_per_token: float) -> int:
+    if r.codes is not None:
+        return row_tokens(len(r.codes), 1, 0, 0, chars_per_token)
+    audio = [p for m in r.messages for p in m.parts if not isinstance(p, str)]
+    chars = sum(len(p) for m in r.messages for p in m.parts if isinstance(p, str))
+    return row_tokens(sum(len(p.codes) for p in audio), len(audio), chars, len(r.messages), chars_per_token)
+
+
+def _write_stage(out: Path, name: str, rows: list[StageRow], seconds: float, profile: Profile,
                  description: str) -> StageSummary:
+    shard_size = profile.data.shard_size
     d = out / name
     d.mkdir(parents=True, exist_ok=True)
     for old in d.glob("part-*.parquet"):
@@ -129,6 +154,8 @@ def _write_stage(out: Path, name: str, rows: list[StageRow], seconds: float, sha
     s = StageSummary(rows=len(rows), counts=dict(sorted(Counter(r.task for r in rows).items())),
                      audio_hours=round(seconds / 3600, 4), sound_tokens=int(sum(lengths)),
                      histogram=_histogram(lengths), card=str(dataset_card_path(d)))
+    cpt = CHARS_PER_TOKEN[profile.base_model.kind]
+    s.plan = asdict(plan_from_lengths(profile, name, [_row_tokens(r, cpt) for r in rows]))
     write_json_atomic(d / "manifest.json", asdict(s))
     write_dataset_card(d, f"Ichigo {name}", {**asdict(s), "histograms": {name: s.histogram}}, description)
     return s
@@ -160,21 +187,36 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
     rng = random.Random(d.seed)
     pools, evals = _load(tokens_dir)
     questions = pools.get("question", [])
-    speech = pools.get("stage1", []) + pools.get("source_audio", [])
+    asr = pools.get("asr", [])
     noise = pools.get("noise", [])
     if not questions:
         raise InputError(f"{tokens_dir} has no tokenized training questions: rebuild the corpus")
-    speech = speech or questions
+    # without an asr source, stage 1 and transcription fall back to the spoken prompts (stated
+    # in the manifest)
+    speech = asr or questions
+    spoken: dict[str, list[_Utt]] = {}
+    for u in questions + pools.get("turn", []):
+        spoken.setdefault(u.text, []).append(u)
+    conversations = _plan_rows(tokens_dir, "conversations")
+    text_pool = _plan_rows(tokens_dir, "text_rows")
+    if not text_pool:  # a corpus without the plan files: text rows from the spoken prompts' texts
+        text_pool = [{"id": u.id, "messages": [{"role": "user", "content": u.text},
+                                               {"role": "assistant", "content": u.answer}]} for u in questions]
+    # refusal-like answers belong to the inaudible rows only (the capped audible ones aside)
+    text_pool = [r for r in text_pool if not any(
+        is_refusal(m["content"]) for m in r["messages"] if m["role"] == "assistant")]
+    if not text_pool and (d.stage2_mix["text"] or d.stage3_mix.get("text")):
+        raise InputError("every text-only row has a refusal-like answer; check the instruct/text sources")
 
-    # ---- stage 1: sound only
-    s1_rows = [StageRow(f"s1-{u.id}", "sound_only", codes=u.codes) for u in speech]
-    s1 = _write_stage(out, "stage1", s1_rows, sum(u.seconds for u in speech), d.shard_size,
+    # ---- stage 1: sound only, real speech
+    s1_rows = [StageRow(f"s1-{u.language}-{u.id}", "sound_only", codes=u.codes) for u in speech]
+    s1 = _write_stage(out, "stage1", s1_rows, sum(u.seconds for u in speech), profile,
                       "Stage 1 (continual pre-training): sound tokens only, next-token loss.")
 
     # ---- stage 2
     n2 = split_counts(d.stage2_samples, d.stage2_mix)
-    # transcription rows reuse the spoken instructions: the same audio the model learns to answer
-    q_cycle, t_cycle = _Cycler(questions, rng), _Cycler(questions, rng)
+    # transcription rows: real ASR audio with its transcript (the paper's stage-2 ASR share)
+    q_cycle, t_cycle, x_cycle = _Cycler(questions, rng), _Cycler(speech, rng), _Cycler(text_pool, rng)
     s2_rows, secs2, query_lengths = [], 0.0, []
     refusal_found = refusal_dropped = 0
     budget = int(d.max_refusal_fraction * (d.stage2_samples + d.stage3_samples))
@@ -206,8 +248,8 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
         query_lengths.append(len(u.codes))
 
     def text_row(row_id: str) -> StageRow:
-        u = draw_question()
-        return StageRow(row_id, "text", messages=[Message("user", u.text), Message("assistant", u.answer)])
+        r = x_cycle.next()
+        return StageRow(row_id, "text", messages=[Message(m["role"], m["content"]) for m in r["messages"]])
 
     def transcription(row_id: str) -> tuple[StageRow, _Utt]:
         u = t_cycle.next()
@@ -221,7 +263,7 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
         query_lengths.append(len(u.codes))
     s2_rows += [text_row(f"s2-text-{i}") for i in range(n2["text"])]
     rng.shuffle(s2_rows)
-    s2 = _write_stage(out, "stage2", s2_rows, secs2, d.shard_size,
+    s2 = _write_stage(out, "stage2", s2_rows, secs2, profile,
                       "Stage 2 (instruction fine-tuning): spoken questions -> text answers, "
                       "transcription with natural-language prompts, and text-only QA.")
 
@@ -239,10 +281,44 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
         secs3 += u.seconds
         return [user_audio(u.codes), Message("assistant", u.answer)]
 
-    for i in range(n3["two_turn"]):
-        s3_rows.append(StageRow(f"s3-2t-{i}", "two_turn", messages=exchange() + exchange()))
-    for i in range(n3["four_turn"]):
-        s3_rows.append(StageRow(f"s3-4t-{i}", "four_turn", messages=sum((exchange() for _ in range(4)), [])))
+    def spoken_conversation(conv: dict) -> list[Message] | None:
+        """The conversation with each user turn replaced by its audio (None: a turn has none)."""
+        nonlocal secs3, refusal_found, refusal_dropped, kept_refusals
+        refusals = sum(is_refusal(m["content"]) for m in conv["messages"] if m["role"] == "assistant")
+        if refusals:  # the same cap as for single answers: all of the conversation's or none
+            refusal_found += refusals
+            if kept_refusals + refusals > budget:
+                refusal_dropped += refusals
+                return None
+            kept_refusals += refusals
+        msgs = []
+        for m in conv["messages"]:
+            if m["role"] != "user":
+                msgs.append(Message(m["role"], m["content"]))
+                continue
+            if not spoken.get(m["content"]):
+                return None
+            u = rng.choice(spoken[m["content"]])
+            secs3 += u.seconds
+            msgs.append(user_audio(u.codes))
+        return msgs
+
+    unspoken = 0
+    for task, tag in (("two_turn", "2t"), ("four_turn", "4t")):
+        convs = [c for c in conversations if c["task"] == task]
+        if n3[task] and not convs:
+            raise InputError(f"{tokens_dir} has no {task} conversations: the corpus plan found no "
+                             "dialogue source rows for it")
+        cyc = _Cycler(convs, rng)
+        for i in range(n3[task]):
+            for _ in range(len(convs) + 1):
+                msgs = spoken_conversation(cyc.next())
+                if msgs is not None:
+                    break
+                unspoken += 1
+            else:
+                raise InputError(f"no {task} conversation has audio for every user turn")
+            s3_rows.append(StageRow(f"s3-{tag}-{i}", task, messages=msgs))
     noise_cycle, shuf_cycle = _Cycler(noise, rng), _Cycler(questions, rng)
     k = 0
     for source, n in src_counts.items():
@@ -266,19 +342,21 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
     # replay, so stage 3 does not unlearn text answers
     s3_rows += [text_row(f"s3-text-{i}") for i in range(n3.get("text", 0))]
     rng.shuffle(s3_rows)
-    s3 = _write_stage(out, "stage3", s3_rows, secs3, d.shard_size,
+    s3 = _write_stage(out, "stage3", s3_rows, secs3, profile,
                       "Stage 3 (enhancement): multi-turn spoken conversations and inaudible inputs "
                       f"(random/noise/shuffled codes) answered with refusals ({refusals.source}).")
 
     # ---- eval sets (held-out voices), audio kept for latency tests
-    qa = [EvalItem(r["id"], "qa", r["text"], r["answer"], r["voice"], list(r["codes"]), r["audio_wav"])
-          for r in evals if r["kind"] == "question"]
+    qa = [EvalItem(r["id"], "qa", r["text"], r["answer"], r["voice"], list(r["codes"]), r["audio_wav"],
+                   family_of(r["voice"], profile.tts)) for r in evals if r["kind"] == "question"]
     nz = [EvalItem(r["id"], "noise", "", "", r["voice"], list(r["codes"]), r["audio_wav"])
           for r in evals if r["kind"] == "noise"]
     write_eval_items(qa, out / "eval" / "qa.parquet")
     write_eval_items(nz, out / "eval" / "noise.parquet")
 
     stages = {"stage1": s1, "stage2": s2, "stage3": s3}
+    print("Stage plan (before training):\n" + format_plan({k: StagePlan(**v.plan) for k, v in stages.items()}),
+          flush=True)
     _plot(stages, out / "token_lengths.png")
     manifest = StagesManifest(
         out_dir=str(out), stages=stages, eval={"qa": len(qa), "noise": len(nz)},
@@ -287,7 +365,11 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
                               "dropped": refusal_dropped},
         inaudible_sources=src_counts, plot=str(out / "token_lengths.png"), seed=d.seed,
         extra={"stage2_query_lengths": {"mean": float(np.mean(query_lengths)),
-                                        "max": int(max(query_lengths))}})
+                                        "max": int(max(query_lengths))},
+               "stage1_from": "asr" if asr else "spoken prompts (no asr source)",
+               "stage1_languages": dict(sorted(Counter(u.language for u in speech).items())),
+               "conversations": {"distinct": len(conversations), "skipped_unspoken": unspoken},
+               "plan": {k: v.plan for k, v in stages.items()}})
     write_json_atomic(out / "manifest.json", json.loads(json.dumps(asdict(manifest))))
     return manifest
 

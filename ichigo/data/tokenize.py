@@ -5,6 +5,7 @@ row stays in the shard (codes null, `skip` set) so the counts survive a resume."
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -45,7 +46,7 @@ def _prepare(rec: dict, chunk_seconds: float, stats: Counter):
     """16 kHz wave or a skip reason."""
     if rec["error"]:
         return None, "tts_failed"
-    if rec["kind"] in ("question", "stage1") and not (rec["text"] or "").strip():
+    if rec["kind"] in ("question", "turn", "asr") and not (rec["text"] or "").strip():
         return None, "empty_text"
     try:
         wave, sr = read_audio(rec["audio_wav"])
@@ -91,6 +92,9 @@ def tokenize_corpus(profile: Profile, corpus_dir: str | Path, tokenizer_path: st
     out_dir.mkdir(parents=True, exist_ok=True)
     tok = load_speech_tokenizer(cfg, tokenizer_path)
     srcs = shard_paths(Path(corpus_dir))
+    for plan_file in ("conversations.json", "text_rows.json"):  # the stage builder needs both
+        if (Path(corpus_dir) / plan_file).is_file():
+            shutil.copyfile(Path(corpus_dir) / plan_file, out_dir / plan_file)
     for src in tqdm(srcs, desc="tokenize", unit="shard", disable=not progress):
         dst = out_dir / src.name
         if not dst.is_file():

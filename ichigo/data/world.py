@@ -46,47 +46,81 @@ ANIMAL_SOUNDS = {
     "mouse": "squeak", "frog": "ribbit", "rooster": "cock a doodle doo", "wolf": "howl",
 }
 
-# Several phrasings per kind, so the model hears varied wording (index 0 is the canonical one).
+# Several phrasings per kind, written as people write them (capitals, a question mark), so that
+# typed questions look like what the model was trained on. Index 0 is the canonical one. The last
+# phrasing of each kind is held out for evaluation: eval questions never share a text with
+# training rows, while the fact itself is known (as MMLU's facts are in a base model's web text).
 TEMPLATES = {
-    "color": ["what color is the {x}", "tell me the color of the {x}", "which color is the {x}"],
-    "capital": ["what is the capital of {x}", "name the capital city of {x}",
-                "which city is the capital of {x}"],
-    "opposite": ["what is the opposite of {x}", "tell me the opposite of {x}",
-                 "give the opposite of the word {x}"],
-    "animal": ["what sound does a {x} make", "how does a {x} sound", "what does a {x} say"],
-    "sum": ["what is {a} plus {b}", "how much is {a} plus {b}", "add {a} and {b}"],
+    "color": ["What color is the {x}?", "Tell me the color of the {x}.", "Which color is the {x}?",
+              "What is the color of the {x}?"],
+    "capital": ["What is the capital of {x}?", "Name the capital city of {x}.",
+                "Which city is the capital of {x}?", "What city is the capital of {x}?"],
+    "opposite": ["What is the opposite of {x}?", "Tell me the opposite of {x}.",
+                 "Give the opposite of the word {x}.", "What is the opposite of the word {x}?"],
+    "animal": ["What sound does a {x} make?", "How does a {x} sound?", "What does a {x} say?",
+               "What noise does a {x} make?"],
+    "sum": ["What is {a} plus {b}?", "How much is {a} plus {b}?", "Add {a} and {b}.",
+            "What do you get when you add {a} and {b}?"],
 }
+TRAIN_PHRASINGS = 3  # templates 0..2 train; template 3 is the held-out evaluation phrasing
+EVAL_PHRASING = 3
 STATEMENTS = {
-    "color": "the {x} is {y}.", "capital": "the capital of {x} is {y}.",
-    "opposite": "the opposite of {x} is {y}.", "animal": "a {x} says {y}.",
+    "color": "The {x} is {y}.", "capital": "The capital of {x} is {y}.",
+    "opposite": "The opposite of {x} is {y}.", "animal": "A {x} says {y}.",
     "sum": "{a} plus {b} is {y}.",
 }
+
+# Greetings and small talk: what people say first to a voice assistant. Typed or spoken, these
+# get a conversational reply instead of the nearest fact's answer.
+SMALL_TALK: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("Hello!", "Hi there.", "Hey.", "Good morning.", "Good evening.", "Hello, who are you?",
+      "Hi, who am I talking to?"),
+     "Hello! I am Ichigo, a voice assistant. Ask me a question."),
+    (("What is your name?", "Who are you?", "What are you?", "Tell me about yourself."),
+     "I am Ichigo, a voice assistant. I answer short questions."),
+    (("How are you?", "How are you doing today?", "How is it going?"),
+     "I am doing well, thank you. How can I help you?"),
+    (("Thank you!", "Thanks a lot.", "Thank you very much."), "You are welcome."),
+    (("Goodbye.", "Bye!", "See you later."), "Goodbye! Talk to you soon."),
+    (("What can you do?", "How can you help me?"),
+     "I can answer questions about colors, capitals, opposites, animal sounds and sums."),
+)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 @dataclass(frozen=True)
 class Fact:
     kind: str
-    subject: str  # e.g. "banana", or "three+four" for sums
+    subject: str  # e.g. "banana", "Japan", or "three+four" for sums
     answer: str
 
     def question(self, phrasing: int = 0) -> str:
         tpl = TEMPLATES[self.kind][phrasing % len(TEMPLATES[self.kind])]
         if self.kind == "sum":
             a, b = self.subject.split("+")
-            return tpl.format(a=a, b=b)
-        return tpl.format(x=self.subject)
+            return _sentence(tpl.format(a=a, b=b))
+        return _sentence(tpl.format(x=self.subject))
+
+    def train_question(self, rng: random.Random) -> str:
+        return self.question(rng.randrange(TRAIN_PHRASINGS))
+
+    def eval_question(self) -> str:
+        return self.question(EVAL_PHRASING)
 
     def statement(self) -> str:
         tpl = STATEMENTS[self.kind]
         if self.kind == "sum":
             a, b = self.subject.split("+")
-            return tpl.format(a=a, b=b, y=self.answer)
-        return tpl.format(x=self.subject, y=self.answer)
+            return _sentence(tpl.format(a=a, b=b, y=self.answer))
+        return _sentence(tpl.format(x=self.subject, y=self.answer))
 
 
 def all_facts() -> list[Fact]:
     facts = [Fact("color", k, v) for k, v in COLORS.items()]
-    facts += [Fact("capital", k, v) for k, v in CAPITALS.items()]
+    facts += [Fact("capital", k.title(), v.title()) for k, v in CAPITALS.items()]
     facts += [Fact("opposite", k, v) for k, v in OPPOSITES.items()]
     facts += [Fact("animal", k, v) for k, v in ANIMAL_SOUNDS.items()]
     # small operands only: sums must be memorised (a model this size does not learn arithmetic),
@@ -94,6 +128,27 @@ def all_facts() -> list[Fact]:
     facts += [Fact("sum", f"{NUMBER_WORDS[a]}+{NUMBER_WORDS[b]}", NUMBER_WORDS[a + b])
               for a in range(1, 6) for b in range(1, 6)]
     return facts
+
+
+def typed_form(text: str, rng: random.Random) -> str:
+    """`text` as someone might type it: as written, all lower case, without the final
+    punctuation, or shouted. Training text rows in every form make the typed answer independent of
+    casing and punctuation (a model trained on one form answered "What is the capital of Japan?"
+    with a wrong city and "what is the capital of japan" right)."""
+    r = rng.random()
+    if r < 0.35:
+        return text
+    if r < 0.6:
+        return text.lower()
+    if r < 0.8:
+        return text.rstrip("?.!")
+    if r < 0.92:
+        return text.lower().rstrip("?.!")
+    return text.upper()
+
+
+def small_talk_pairs() -> list[tuple[str, str]]:
+    return [(p, reply) for prompts, reply in SMALL_TALK for p in prompts]
 
 
 def answer_choices(fact: Fact, facts: list[Fact], rng: random.Random, k: int = 4) -> tuple[list[str], int]:
@@ -109,7 +164,7 @@ LETTERS = "ABCD"
 
 def format_mc(fact: Fact, options: list[str], answer_idx: int | None) -> str:
     """One item in the MMLU layout; `answer_idx=None` leaves the answer open for the model."""
-    lines = [f"Question: {fact.question()}?"]
+    lines = [f"Question: {fact.question()}"]
     lines += [f"{LETTERS[i]}. {o}" for i, o in enumerate(options)]
     lines.append("Answer:" + ("" if answer_idx is None else f" {LETTERS[answer_idx]}"))
     return "\n".join(lines)
@@ -126,7 +181,7 @@ def pretraining_texts(n: int, seed: int = 0) -> list[str]:
         if r < 0.35:
             out.append(f.statement())
         elif r < 0.7:
-            out.append(f"Q: {f.question(rng.randrange(3))}?\nA: {f.answer}.")
+            out.append(f"Q: {f.train_question(rng)}\nA: {f.answer}.")
         else:
             opts, idx = answer_choices(f, facts, rng)
             out.append(format_mc(f, opts, idx))

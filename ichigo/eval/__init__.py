@@ -1,5 +1,7 @@
 """Evaluation: the paper's metrics (text retention, speech QA, ASR, inaudible robustness,
-first-token latency), the promotion gate and the report.
+first-token latency) on declared benchmarks (`ichigo.eval.benchmarks`: MMLU, AudioBench-style
+speech QA, ASR test sets, GPQA/GSM8K shapes), the LLM judge, the held-out check, the promotion
+gate and the report.
 
 Entry points: `evaluate_model` (ichigo.eval.run), `decide` (ichigo.eval.gate) and
 `write_report` (ichigo.eval.report); each metric is also a library function of its own module.

@@ -18,8 +18,9 @@ import torch
 from tqdm import tqdm
 
 from ichigo.audio import read_audio, to_16k
-from ichigo.chat_template import tokenize_chat, user_audio
+from ichigo.chat_template import tokenize_chat
 from ichigo.errors import InputError
+from ichigo.frontends import as_front_end
 from ichigo.model.generate import stream_generate
 
 MIN_SECONDS, MAX_SECONDS = 1.0, 5.0
@@ -61,13 +62,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def first_token_ms(lm, speech_tokenizer, wav: bytes) -> float:
+def first_token_ms(lm, front_end, wav: bytes) -> float:
+    """`front_end`: a speech tokenizer (early fusion), an ASR (cascade) or a `SpeechFrontEnd`."""
+    front_end = as_front_end(front_end)
     device = next(lm.model.parameters()).device
     _sync(device)
     t0 = time.perf_counter()
     wave, sr = read_audio(wav)
-    codes = speech_tokenizer.encode(to_16k(wave, sr))
-    ids = tokenize_chat([user_audio(codes)], lm.tokenizer, add_generation_prompt=True).ids
+    turn = front_end.user_turns([to_16k(wave, sr)])[0]
+    ids = tokenize_chat([turn], lm.tokenizer, add_generation_prompt=True).ids
     gen = stream_generate(lm.model, ids, 1, lm.tokenizer.stop_ids)
     next(gen)
     _sync(device)
@@ -76,12 +79,12 @@ def first_token_ms(lm, speech_tokenizer, wav: bytes) -> float:
     return elapsed
 
 
-def first_token_latency(lm, speech_tokenizer, wavs: Sequence[bytes], runs: int = 10,
+def first_token_latency(lm, front_end, wavs: Sequence[bytes], runs: int = 10,
                         warmup: int = 2) -> LatencyResult:
     utts = pick_utterances(wavs)
     for i in range(warmup):
-        first_token_ms(lm, speech_tokenizer, utts[i % len(utts)])
-    samples = [first_token_ms(lm, speech_tokenizer, utts[i % len(utts)])
+        first_token_ms(lm, front_end, utts[i % len(utts)])
+    samples = [first_token_ms(lm, front_end, utts[i % len(utts)])
                for i in tqdm(range(runs), desc="first-token latency", unit="run", mininterval=1)]
     arr = np.asarray(samples)
     return LatencyResult(float(np.percentile(arr, 50)), float(np.percentile(arr, 95)),

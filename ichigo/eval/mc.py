@@ -1,4 +1,5 @@
-"""Multiple-choice items in the MMLU layout, and reading them from JSONL/Parquet (local or S3).
+"""Multiple-choice items in the MMLU layout, and parsing them from rows (the `mc` benchmark kind
+reads the files: ichigo.eval.benchmarks.mc).
 
 The layout is exactly `ichigo.data.world.format_mc` (what the embedded base model was
 pre-trained on), so the embedded set and any file-based set are scored the same way:
@@ -74,7 +75,7 @@ def _answer_index(raw, choices: list[str], where: str) -> int:
 def parse_rows(rows: list[dict], source: str) -> list[tuple[MCItem, str]]:
     """Rows -> (item, split). Every problem names the row and the field to fix."""
     out = []
-    for i, r in enumerate(rows):
+    for i, r in enumerate(rows, 1):  # row numbers as a person counts them
         where = f"{source} row {i}"
         missing = [k for k in ("question", "choices", "answer") if k not in r or r[k] is None]
         if missing:
@@ -96,44 +97,3 @@ def parse_rows(rows: list[dict], source: str) -> list[tuple[MCItem, str]]:
                       subject=str(r.get("subject") or ""))
         out.append((item, str(r.get("split") or "test")))
     return out
-
-
-def read_rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise InputError(f"multiple-choice file {path} does not exist")
-    suffix = "".join(path.suffixes[-1:]).lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-        return pq.read_table(path).to_pylist()
-    if suffix in (".jsonl", ".json"):
-        rows = []
-        for n, line in enumerate(path.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path} line {n} is not JSON ({e.msg})") from None
-        return rows
-    raise InputError(f"{path}: unsupported multiple-choice format {suffix!r}; use .jsonl or .parquet")
-
-
-def load_mc_source(uri: str, num_shots: int, cache_dir: Path) -> tuple[list[MCItem], list[MCItem]]:
-    """(shots, test items) from a local file/dir or s3:// URI. A directory means every
-    .jsonl/.parquet file in it. Without `split` columns the first `num_shots` rows are the shots."""
-    from ichigo.storage import fetch
-
-    local = fetch(uri, cache_dir)
-    files = sorted(p for p in local.rglob("*") if p.suffix in (".jsonl", ".parquet")) \
-        if local.is_dir() else [local]
-    rows: list[tuple[MCItem, str]] = []
-    for f in files:
-        rows += parse_rows(read_rows(f), str(f))
-    if not rows:
-        raise InputError(f"multiple-choice source {uri} holds no items")
-    dev = [it for it, split in rows if split == "dev"]
-    test = [it for it, split in rows if split != "dev"]
-    if not dev:
-        dev, test = test[:num_shots], test[num_shots:]
-    if not test:
-        raise InputError(f"multiple-choice source {uri} has no test items after taking {num_shots} shots")
-    return dev, test

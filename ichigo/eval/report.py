@@ -1,8 +1,10 @@
 """The evaluation report: Markdown plus one self-contained HTML file (plots as base64 PNG).
 
-Three plots: the training loss of each stage, every gate check against its threshold (green
-pass, red fail), and each metric for the candidate beside the base model, the champion and the
-untrained model when given. The PNGs are also written next to the reports (the Markdown links
+Plots: the training loss of each stage, every gate check against its threshold (green pass,
+red fail), each metric for the candidate beside the base model, the champion and the untrained
+model when given, and text retention per stage (the paper's Table 3). Tables: the gate checks,
+one row per benchmark (items, score, 95% interval), the retention curve, and the judge's name
+(the offline scorer is labelled so). The PNGs are also written next to the reports (the Markdown links
 them); the HTML needs nothing else, so it can be shown as-is in the KFP UI or from MLflow.
 """
 
@@ -21,6 +23,7 @@ matplotlib.use("Agg")  # no display on servers; set before pyplot is imported
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from ichigo.eval.curve import STAGES, curve_drops  # noqa: E402
 from ichigo.eval.gate import GateDecision  # noqa: E402
 
 PASS_COLOR, FAIL_COLOR, NEUTRAL = "#2e8b57", "#c0392b", "#7f8c8d"
@@ -148,6 +151,57 @@ def plot_comparison(models: list[tuple[str, dict]]) -> bytes | None:
     return _png(fig)
 
 
+def plot_curve(curve: dict[str, dict[str, float]] | None) -> bytes | None:
+    rows = {n: r for n, r in (curve or {}).items() if len(r) >= 2}
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for name, row in rows.items():
+        xs = [i for i, s in enumerate(STAGES) if s in row]
+        ys = [row[STAGES[i]] for i in xs]
+        ax.plot(xs, ys, marker="o", lw=1.6, label=name)
+        for x, y in zip(xs, ys):
+            ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    ax.set_xticks(range(len(STAGES)), ["base", "after stage 1", "after stage 2", "after stage 3"])
+    ax.set_ylabel("score")
+    ax.set_ylim(0, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.suptitle("Text retention per stage (cf. the paper's Table 3)", fontsize=12)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _bench_rows(benchmarks: list[dict] | None) -> list[tuple[str, str, str, str, str, str, str]]:
+    """(name, kind, metric, items, score, 95% interval, detail) per benchmark."""
+    rows = []
+    for b in benchmarks or []:
+        x = b.get("extra", {})
+        detail = []
+        if "macro_accuracy" in x:
+            detail.append(f"macro {_fmt(x['macro_accuracy'])} over {x.get('subjects')} subjects, "
+                          f"{x.get('shots')}-shot, {x.get('format')}")
+        if "judge" in x:
+            detail.append(f"judge: {x['judge']}; unparseable verdicts {x.get('unparseable_verdicts', 0)}")
+        if "cer" in x:
+            detail.append(f"CER {_fmt(x['cer'])}")
+        detail += list(x.get("notes") or [])
+        method = "bootstrap" if b.get("metric") == "judge 0-5" else "Wilson"
+        rows.append((str(b["name"]), str(b["kind"]), str(b.get("metric", "")), str(b["n"]), _fmt(b["score"]),
+                     f"{_fmt(b['ci_low'])} - {_fmt(b['ci_high'])} ({method})", "; ".join(detail)))
+    return rows
+
+
+def _curve_rows(curve: dict | None) -> list[list[str]]:
+    drops = curve_drops(curve or {})
+    rows = []
+    for name, row in (curve or {}).items():
+        cells = [name] + [_fmt(row.get(s)) for s in STAGES]
+        d = drops.get(name, {}).get("stage3")
+        rows.append(cells + ["-" if d is None else f"{d:.1%}"])
+    return rows
+
+
 def _val(m: dict | None, key: str) -> float | None:
     if not m or m.get(key) is None:
         return None
@@ -162,8 +216,10 @@ def _checks_rows(decision: GateDecision) -> list[tuple[str, str, str, str, bool,
     return [(c.name, _fmt(c.value), c.op, _fmt(c.threshold), c.passed, c.reason) for c in decision.checks]
 
 
-def _markdown(decision, models, images: dict[str, Path]) -> str:
+def _markdown(decision, models, images: dict[str, Path], extra: dict) -> str:
     lines = [f"# Evaluation report: {'PASSED' if decision.passed else 'REJECTED'}", ""]
+    if extra.get("judge"):
+        lines += [f"Speech-QA judge: **{extra['judge']}**", ""]
     if not decision.passed:
         lines += ["Failed checks: " + ", ".join(f"`{n}`" for n in decision.failed), ""]
     lines += ["## Gate checks", "", "| check | value | rule | result |", "| --- | --- | --- | --- |"]
@@ -178,7 +234,18 @@ def _markdown(decision, models, images: dict[str, Path]) -> str:
         if any(_val(m, key) is not None for _, m in models):
             lines.append(f"| {label} | " + " | ".join(_fmt(_val(m, key)) for _, m in models) + " |")
     lines.append("")
-    for title, key in (("Training loss", "losses"), ("Checks", "checks"), ("Comparison", "comparison")):
+    if extra.get("benchmarks"):
+        lines += ["## Benchmarks", "", "| benchmark | kind | metric | items | score | 95% interval | detail |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += ["| " + " | ".join(r) + " |" for r in _bench_rows(extra["benchmarks"])] + [""]
+    if extra.get("curve"):
+        lines += ["## Text retention per stage", "", "| benchmark | base | stage 1 | stage 2 | stage 3 | drop |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += ["| " + " | ".join(r) + " |" for r in _curve_rows(extra["curve"])] + [""]
+    if extra.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in extra["notes"]] + [""]
+    for title, key in (("Training loss", "losses"), ("Checks", "checks"), ("Comparison", "comparison"),
+                       ("Retention per stage", "curve")):
         if key in images:
             lines += [f"## {title}", "", f"![{title}]({images[key].name})", ""]
     return "\n".join(lines)
@@ -192,7 +259,7 @@ th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #eee;margin:6px 0}.note{color:#666}"""
 
 
-def _html(decision, models, pngs: dict[str, bytes]) -> str:
+def _html(decision, models, pngs: dict[str, bytes], extra: dict) -> str:
     e = html.escape
     color = PASS_COLOR if decision.passed else FAIL_COLOR
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>Ichigo evaluation</title>"
@@ -201,6 +268,8 @@ def _html(decision, models, pngs: dict[str, bytes]) -> str:
            f"{'PASSED' if decision.passed else 'REJECTED'}</span></h1>"]
     if not decision.passed:
         out.append("<p>Failed checks: " + ", ".join(f"<code>{e(n)}</code>" for n in decision.failed) + "</p>")
+    if extra.get("judge"):
+        out.append(f"<p>Speech-QA judge: <b>{e(extra['judge'])}</b></p>")
     out.append("<h2>Gate checks</h2><table><tr><th>check</th><th>value</th><th>rule</th><th>result</th>"
                "<th>reason</th></tr>")
     for name, v, op, thr, ok, reason in _checks_rows(decision):
@@ -217,8 +286,20 @@ def _html(decision, models, pngs: dict[str, bytes]) -> str:
             out.append(f"<tr><td>{e(label)}</td>" + "".join(f"<td>{_fmt(_val(m, key))}</td>" for _, m in models)
                        + "</tr>")
     out.append("</table>")
+    if extra.get("benchmarks"):
+        out.append("<h2>Benchmarks</h2><table><tr><th>benchmark</th><th>kind</th><th>metric</th><th>items</th>"
+                   "<th>score</th><th>95% interval</th><th>detail</th></tr>")
+        out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in _bench_rows(extra["benchmarks"])]
+        out.append("</table>")
+    if extra.get("curve"):
+        out.append("<h2>Text retention per stage</h2><table><tr><th>benchmark</th><th>base</th><th>stage 1</th>"
+                   "<th>stage 2</th><th>stage 3</th><th>relative drop</th></tr>")
+        out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in _curve_rows(extra["curve"])]
+        out.append("</table>")
+    for n in extra.get("notes") or []:
+        out.append(f"<p class='note'>{e(n)}</p>")
     for title, key in (("Training loss per stage", "losses"), ("Checks against thresholds", "checks"),
-                       ("Comparison", "comparison")):
+                       ("Comparison", "comparison"), ("Text retention per stage", "curve")):
         if key in pngs:
             b64 = base64.b64encode(pngs[key]).decode()
             out.append(f"<h2>{title}</h2><img alt='{e(title)}' src='data:image/png;base64,{b64}'>")
@@ -230,17 +311,23 @@ def _html(decision, models, pngs: dict[str, bytes]) -> str:
 
 def write_report(out_dir: str | Path, metrics: dict, decision: GateDecision,
                  stage_losses: dict[str, list[float]] | None = None, base_metrics: dict | None = None,
-                 champion_metrics: dict | None = None, untrained_metrics: dict | None = None) -> ReportPaths:
+                 champion_metrics: dict | None = None, untrained_metrics: dict | None = None,
+                 benchmarks: list[dict] | None = None, curve: dict[str, dict[str, float]] | None = None,
+                 judge: str | None = None, notes: list[str] | None = None) -> ReportPaths:
+    """`benchmarks`: BenchResult summaries; `curve`: {benchmark: {stage: score}}; `judge`: the
+    speech-QA judge's name; `notes`: held-out overlaps reported, a judge fallback."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     models = _models(metrics, base_metrics, champion_metrics, untrained_metrics)
+    extra = {"benchmarks": benchmarks, "curve": curve, "judge": judge, "notes": notes}
     pngs = {k: v for k, v in (("losses", plot_losses(stage_losses or {})), ("checks", plot_checks(decision)),
-                              ("comparison", plot_comparison(models))) if v is not None}
+                              ("comparison", plot_comparison(models)), ("curve", plot_curve(curve)))
+            if v is not None}
     images = {}
     for key, data in pngs.items():
         images[key] = out / f"report_{key}.png"
         images[key].write_bytes(data)
     md, page = out / "report.md", out / "report.html"
-    md.write_text(_markdown(decision, models, images))
-    page.write_text(_html(decision, models, pngs))
+    md.write_text(_markdown(decision, models, images, extra))
+    page.write_text(_html(decision, models, pngs, extra))
     return ReportPaths(md, page, images)

@@ -32,8 +32,10 @@ def score_answers(questions: list[str], references: list[str], answers: list[str
 
 
 def speech_qa(lm, items: list, judge: Judge, max_new_tokens: int, cache=None,
-              batch_size: int = 32, judge_concurrency: int = 1) -> SpeechQAResult:
-    """`items`: EvalItems of kind "qa" (codes of the spoken question, reference `answer`)."""
+              batch_size: int = 32, judge_concurrency: int = 1, make_prompt=None,
+              desc: str = "speech QA") -> SpeechQAResult:
+    """`items`: EvalItems of kind "qa" (codes of the spoken question, reference `answer`).
+    `make_prompt(item) -> ids` replaces the sound-token prompt (the cascade baseline)."""
     if not items:
         raise InputError("the speech QA set is empty: the eval set needs spoken questions (kind 'qa')")
     bad = [it.id for it in items if not it.answer.strip() or not it.codes]
@@ -44,7 +46,7 @@ def speech_qa(lm, items: list, judge: Judge, max_new_tokens: int, cache=None,
         j = judge.score(it.text, it.answer, answer, it.id)
         return {"question": it.text, "reference": it.answer, "prediction": answer,
                 "score": j.score, "exact": exact_match(answer, it.answer), "judge": judge.name,
-                "judge_raw": j.raw[:300]}
+                "judge_raw": j.raw[:300], "parsed": j.parsed}
 
     def finish_batch(its: list, answers: list[str]) -> list[dict]:
         # a remote judge is network-bound: score a batch concurrently (a JudgeError still stops all)
@@ -53,8 +55,12 @@ def speech_qa(lm, items: list, judge: Judge, max_new_tokens: int, cache=None,
         with ThreadPoolExecutor(min(judge_concurrency, len(its))) as pool:
             return list(pool.map(finish, its, answers))
 
-    recs = reply_all(lm, items, lambda it: audio_prompt(lm, it.codes), max_new_tokens, cache=cache,
-                     desc="speech QA", batch_size=batch_size, finish_batch=finish_batch)
+    def prompt(it) -> list[int]:  # AudioBench items may send a text instruction with the audio
+        return audio_prompt(lm, it.codes, getattr(it, "instruction", "") or None)
+
+    recs = reply_all(lm, items, make_prompt or prompt, max_new_tokens, cache=cache,
+                     desc=desc, batch_size=batch_size, finish_batch=finish_batch)
     n = len(recs)
+    # the judge's name is read after scoring: a fallback judge renames itself when it falls back
     return SpeechQAResult(sum(r["score"] for r in recs) / n, sum(bool(r["exact"]) for r in recs) / n,
                           n, judge.name, recs)

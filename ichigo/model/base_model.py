@@ -42,10 +42,14 @@ def base_training_documents(tok: IchigoTokenizer, n: int, seed: int) -> list[lis
     rng = random.Random(seed + 1)
     bos, eos = tok.special_id(BEGIN_OF_TEXT), tok.special_id(END_OF_TEXT)
     docs = [[bos, *tok.encode_text(t), eos] for t in world.pretraining_texts(n // 2, seed)]
-    facts = world.all_facts()
+    facts, talk = world.all_facts(), world.small_talk_pairs()
     for _ in range(n - len(docs)):
-        f = rng.choice(facts)
-        chat = [Message("user", f.question(rng.randrange(3))), Message("assistant", f.answer)]
+        if rng.random() < 0.05:  # greetings and small talk, so "hello" is not answered with a fact
+            prompt, reply = rng.choice(talk)
+        else:
+            f = rng.choice(facts)
+            prompt, reply = f.train_question(rng), f.answer
+        chat = [Message("user", world.typed_form(prompt, rng)), Message("assistant", reply)]
         docs.append(tokenize_chat(chat, tok).ids)
     rng.shuffle(docs)
     return docs
@@ -63,7 +67,8 @@ def build_embedded_base_model(cfg: BaseModelConfig, out_dir: str | Path, seq_len
     t0 = time.time()
     torch.manual_seed(cfg.seed)
     corpus = world.pretraining_texts(4000, cfg.seed) + [
-        f"{m.question(p)}?" for m in world.all_facts() for p in range(3)]
+        m.question(p) for m in world.all_facts() for p in range(world.TRAIN_PHRASINGS)] + [
+        t for pair in world.small_talk_pairs() for t in pair]
     tok = IchigoTokenizer.train_bpe(corpus, cfg.bpe_vocab_size)
     args = ModelArgs(vocab_size=tok.vocab_size, embed_dim=cfg.embed_dim, num_layers=cfg.num_layers,
                      num_heads=cfg.num_heads, num_kv_heads=cfg.num_kv_heads,

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from ichigo.audio import AudioError, load_16k
 from ichigo.config import Profile
-from ichigo.data.records import shard_paths, write_json_atomic
+from ichigo.files import shard_paths, write_json_atomic
 from ichigo.errors import ConfigError
 
 CODEBOOK_FILE = "codebook.npz"

@@ -152,7 +152,7 @@ def plan_memory(profile: Profile, args: ModelArgs | None = None) -> MemoryPlan:
         gathered = (counts["root"] + PREFETCHED_LAYERS * counts["per_layer"]) * cbytes if n > 1 else 0
         # unsharded grads of the layer in backward before reduce-scatter
         gathered += counts["per_layer"] * cbytes if n > 1 else 0
-        chunks = 8 if tr.device == "cuda" else 1
+        chunks = tr.loss_chunks or 1  # the recipe chunks the output projection + CE this many ways
         logits = tokens * args.vocab_size * (cbytes + 2 * 4 / chunks)  # logits + fp32 chunk + its grad
         stages.append(StageMemory(
             stage=name, per_device_batch=st.per_device_batch, max_seq_len=st.max_seq_len,

@@ -10,7 +10,7 @@ import time
 import warnings
 from pathlib import Path
 
-METRICS_FILE = "metrics.jsonl"
+from ichigo.artifacts import TRAIN_METRICS_FILE as METRICS_FILE
 
 
 def read_metrics(path: str | Path) -> list[dict]:

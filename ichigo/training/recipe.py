@@ -36,6 +36,7 @@ from ichigo.training import remote
 from ichigo.training.checkpointing import (
     checkpoint_dirs, clean_stale, latest_checkpoint, load_resume_state, save_checkpoint,
 )
+from ichigo.artifacts import StageResult, write_stage_result
 from ichigo.training.config import RecipeConfig, load_config
 from ichigo.training.data import load_tokenized
 from ichigo.training.distributed import (
@@ -43,8 +44,8 @@ from ichigo.training.distributed import (
 )
 from ichigo.training.metrics import MetricsLogger, read_metrics
 from ichigo.training.packing import Batch, collate, epoch_units, step_slices
+from ichigo.training.results import RESULT_FILE
 
-RESULT_FILE = "result.json"
 MODEL_SUBDIR = "model"
 # fault injection for preemption tests: rank 0 SIGKILLs itself right after this step
 KILL_AT_STEP_ENV = "ICHIGO_FAULT_SIGKILL_AT_STEP"
@@ -267,14 +268,12 @@ class Trainer:
             rows = read_metrics(self.out)
             losses = [r["loss"] for r in rows]
             tail = rows[len(rows) // 10:] or rows  # skip warm-up steps for the throughput figure
-            result = {"stage": self.cfg.stage, "steps": self.cfg.steps, "losses": losses,
-                      "final_loss": losses[-1] if losses else None,
-                      "tokens_per_s": float(np.mean([r["tokens_per_s"] for r in tail])) if tail else 0.0,
-                      "train_seconds": seconds, "world_size": env.world_size,
-                      "output_dir": str(self.cfg.output_dir).rstrip("/") + f"/{MODEL_SUBDIR}"}
-            p = self.out / RESULT_FILE
-            p.with_name(RESULT_FILE + ".tmp").write_text(json.dumps(result, indent=1) + "\n")
-            os.replace(p.with_name(RESULT_FILE + ".tmp"), p)
+            write_stage_result(self.out, StageResult(
+                stage=self.cfg.stage, steps=self.cfg.steps, losses=losses,
+                final_loss=losses[-1] if losses else None,
+                tokens_per_s=float(np.mean([r["tokens_per_s"] for r in tail])) if tail else 0.0,
+                train_seconds=seconds, world_size=env.world_size,
+                output_dir=str(self.cfg.output_dir).rstrip("/") + f"/{MODEL_SUBDIR}"))
         del full
         dist.barrier()
         self._push(MODEL_SUBDIR, "metrics.jsonl", RESULT_FILE)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ichigo.audio import SAMPLE_RATE, read_audio, to_16k
 from ichigo.errors import ConfigError, InputError
-from ichigo.tts.base import VoiceSpec, check_texts
+from ichigo.tts.base import TransientTTSError, VoiceSpec, check_texts
 
 
 class EspeakTTS:
@@ -32,7 +32,10 @@ class EspeakTTS:
     def _one(self, text: str, v: VoiceSpec) -> np.ndarray:
         cmd = [self.binary, "-v", v.name, "-s", str(v.speed or self.speed),
                "-p", str(v.pitch if v.pitch is not None else self.pitch), "--stdout", "--", text]
-        res = subprocess.run(cmd, capture_output=True, timeout=self.timeout, check=False)
+        try:
+            res = subprocess.run(cmd, capture_output=True, timeout=self.timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise TransientTTSError(f"espeak-ng timed out after {self.timeout}s (voice {v.name!r})") from None
         if res.returncode != 0 or not res.stdout:
             err = res.stderr.decode(errors="replace").strip()
             raise InputError(f"espeak-ng failed for voice {v.name!r} (exit {res.returncode}): {err}")
@@ -41,4 +44,6 @@ class EspeakTTS:
 
     def synthesize(self, texts: list[str], voice: str) -> list[np.ndarray]:
         v = VoiceSpec.parse(voice)
+        if v.engine != "espeak":
+            raise InputError(f"voice {voice!r} is a {v.engine} voice, not an espeak-ng one")
         return [self._one(t, v) for t in check_texts(texts)]

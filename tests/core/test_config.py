@@ -60,3 +60,41 @@ def test_a_mix_override_replaces_the_whole_mix():
     assert load_profile("local", {"data": {"stage3_mix": mix}}).data.stage3_mix == mix
     with pytest.raises(ConfigError, match="stage3_mix must have the keys"):
         load_profile("local", {"data": {"stage3_mix": {"inaudible": 1.0}}})
+
+
+def test_a_profile_inherits_and_lists_only_differences(tmp_path):
+    child = tmp_path / "mine.yaml"
+    child.write_text("inherit: local\nname: mine\ntraining:\n  stages:\n    stage3: {lr: 2.0e-4}\n"
+                     "data:\n  stage3_mix: {two_turn: 0.9, four_turn: 0.05, inaudible: 0.05}\n")
+    p, local = load_profile(child), load_profile("local")
+    assert p.name == "mine" and p.training.stages["stage3"].lr == 2e-4
+    assert p.training.stages["stage3"].steps == local.training.stages["stage3"].steps  # merged, not replaced
+    assert p.data.stage3_mix == {"two_turn": 0.9, "four_turn": 0.05, "inaudible": 0.05}  # a mix is replaced whole
+    assert p.tts == local.tts
+    grandchild = tmp_path / "g.yaml"
+    grandchild.write_text("inherit: mine.yaml\nname: g\n")  # a path, relative to the file
+    assert load_profile(grandchild).training.stages["stage3"].lr == 2e-4
+
+
+def test_smoke_inherits_local():
+    from importlib import resources
+
+    text = resources.files("ichigo.config").joinpath("profiles/smoke.yaml").read_text()
+    assert "inherit: local" in text and "registry:" in text and "tracking_uri" not in text
+    smoke = load_profile("smoke")
+    assert smoke.registry.tracking_uri == load_profile("local").registry.tracking_uri
+    assert smoke.base_model.embed_dim == 64 and smoke.eval.mmlu_format == "letter"
+
+
+def test_bad_inherit_fails_naming_it(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("inherit: b.yaml\nname: a\n")
+    b.write_text("inherit: a.yaml\nname: b\n")
+    with pytest.raises(ConfigError, match="inherit loops back"):
+        load_profile(a)
+    a.write_text("inherit: nosuch\nname: a\n")
+    with pytest.raises(ConfigError, match="unknown profile 'nosuch'"):
+        load_profile(a)
+    a.write_text("inherit: [local]\nname: a\n")
+    with pytest.raises(ConfigError, match="inherit must be a profile name"):
+        load_profile(a)

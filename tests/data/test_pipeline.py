@@ -13,6 +13,7 @@ from ichigo.data.speech_corpus import build_speech_corpus
 from ichigo.data.stages import TRANSCRIBE_PROMPTS, split_counts
 from ichigo.sound_tokens import sound_spans
 from ichigo.speech_tokenizer import load_speech_tokenizer
+from ichigo.tts import VoiceSpec
 
 pytestmark = pytest.mark.slow  # the shared fixture synthesises ~200 utterances (~10 s)
 
@@ -21,14 +22,26 @@ def test_corpus_counts_voices_and_audio(built, small_profile):
     c = built["corpus"]
     d = small_profile.data
     n_tn, n_en = noise_counts(small_profile)
-    assert c.counts == {"train/question": d.num_train_questions, "train/stage1": d.stage1_utterances,
-                        "eval/question": d.num_eval_questions, "train/noise": n_tn, "eval/noise": n_en}
+    counts = dict(c.counts)
+    assert counts.pop("train/turn", 0) >= 0  # dialogue user turns not already spoken as prompts
+    assert counts == {"train/question": d.num_train_questions, "train/asr": d.stage1_utterances,
+                      "eval/question": d.num_eval_questions, "train/noise": n_tn, "eval/noise": n_en}
+    # the embedded world is read back through the MLS / Alpaca / messages adapters
+    assert {(s["name"], s["kind"]) for s in c.sources} == {
+        ("world_asr", "asr"), ("world_instruct", "instruct"), ("world_dialogues", "dialogue")}
+    assert all(s["used"] > 0 and not s["skipped"] for s in c.sources)
+    assert (built["root"] / "corpus/world/mls/train/transcripts.txt").is_file()
     rows = [r for p in shard_paths(built["root"] / "corpus") for r in pq.read_table(p).to_pylist()]
     assert len({r["id"] for r in rows}) == len(rows) == c.num_utterances
-    train_voices = {r["voice"].split(":")[0] for r in rows if r["split"] == "train" and r["kind"] != "noise"}
-    eval_voices = {r["voice"].split(":")[0] for r in rows if r["split"] == "eval" and r["kind"] != "noise"}
+    train_voices = {VoiceSpec.parse(r["voice"]).base for r in rows
+                    if r["split"] == "train" and r["kind"] not in ("noise", "asr")}
+    eval_voices = {VoiceSpec.parse(r["voice"]).base for r in rows if r["split"] == "eval" and r["kind"] != "noise"}
     assert train_voices <= set(small_profile.tts.train_voices)
     assert eval_voices <= set(small_profile.tts.heldout_voices) and not (train_voices & eval_voices)
+    # every row names its voice family; eval rows only the profile's held-out families
+    assert {r["family"] for r in rows if r["split"] == "eval" and r["kind"] == "question"} <= \
+        set(small_profile.tts.heldout_families)
+    assert {r["family"] for r in rows if r["kind"] == "noise"} == {""}
     assert len({r["voice"] for r in rows if r["kind"] == "question"}) > 10  # speed/pitch vary
     assert all(r["seconds"] > 0.3 and r["error"] == "" for r in rows)
     noise = [r for r in rows if r["kind"] == "noise"]
@@ -127,4 +140,27 @@ def test_eval_sets_are_heldout_and_keep_audio(built, small_profile):
     noise = read_eval_items(built["root"] / "stages/eval/noise.parquet")
     assert len(qa) == small_profile.data.num_eval_questions and len(noise) == noise_counts(small_profile)[1]
     assert all(i.voice.split(":")[0] in small_profile.tts.heldout_voices for i in qa)
+    assert {i.family for i in qa} <= set(small_profile.tts.heldout_families)  # eval reports per family
     assert all(i.audio_wav[:4] == b"RIFF" and i.codes and i.answer for i in qa)
+
+
+def test_stage3_multi_turn_rows_come_from_one_conversation_each(built):
+    """Every user turn of a two/four-turn row is the audio of that conversation's own user turn,
+    and the assistant turns are that conversation's answers."""
+    texts_by_codes: dict[tuple, set] = {}
+    for p in shard_paths(built["root"] / "tokens"):
+        for r in pq.read_table(p).to_pylist():
+            if r["codes"] is not None and r["kind"] in ("question", "turn"):
+                texts_by_codes.setdefault(tuple(r["codes"]), set()).add(r["text"])
+    convs = json.loads((built["root"] / "tokens/conversations.json").read_text())
+    by_answers: dict[tuple, list] = {}
+    for c in convs:
+        by_answers.setdefault(tuple(m["content"] for m in c["messages"] if m["role"] == "assistant"), []).append(c)
+    rows = [r for r in read_stage_rows(built["root"] / "stages/stage3") if r.task in ("two_turn", "four_turn")]
+    assert rows
+    for r in rows:
+        answers = tuple(m.text for m in r.messages if m.role == "assistant")
+        heard = [texts_by_codes[tuple(m.parts[-1].codes)] for m in r.messages if m.role == "user"]
+        matches = [c for c in by_answers.get(answers, []) if all(
+            u["content"] in h for u, h in zip([m for m in c["messages"] if m["role"] == "user"], heard))]
+        assert matches, f"{r.id} is not one conversation"

@@ -12,6 +12,7 @@ import pytest
 from ichigo.data.corpus_plan import plan_corpus
 from ichigo.data.records import shard_paths
 from ichigo.data.speech_corpus import build_speech_corpus
+from ichigo.data.world_datasets import write_world_datasets
 
 pytestmark = pytest.mark.slow
 
@@ -21,6 +22,7 @@ from ichigo.config import load_profile
 from tests.data.conftest import SMALL
 p = load_profile("local", overrides=SMALL)
 from ichigo.data.speech_corpus import build_speech_corpus
+from ichigo.data.world_datasets import write_world_datasets
 build_speech_corpus(p, sys.argv[1], shard_utterances=10, progress=False)
 """
 
@@ -35,13 +37,16 @@ def test_sigkill_then_resume(small_profile, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = len(list(out.glob("part-*.parquet")))
-    plan, _ = plan_corpus(small_profile)
-    n_shards = -(-len(plan) // 10)
+    # the world datasets were complete before the first corpus shard: this writes nothing
+    plan = plan_corpus(small_profile, write_world_datasets(small_profile, out / "world"), 10)
+    n_shards = -(-len(plan.utterances) // 10) + len(plan.asr_jobs)
     assert 3 <= done_before < n_shards, "the kill must land mid-build"
     assert not (out / "manifest.json").exists()
 
     m = build_speech_corpus(small_profile, out, shard_utterances=10, progress=False)
     assert m.resumed_shards >= done_before and m.num_shards == n_shards
     ids = [i for p in shard_paths(out) for i in pq.read_table(p, columns=["id"]).column("id").to_pylist()]
-    assert sorted(ids) == sorted(u.id for u in plan) and len(ids) == len(set(ids))
+    n_asr = small_profile.data.stage1_utterances
+    assert len(ids) == len(set(ids)) == len(plan.utterances) + n_asr
+    assert set(ids) >= {u.id for u in plan.utterances}
     assert not list(out.glob("*.tmp"))

@@ -28,10 +28,18 @@ def _tokens_dir(path, n=200, refusal_every=10):
                      "codes": [7] * 25})
     path.mkdir()
     pq.write_table(pa.Table.from_pylist(rows, schema=TOKENS_SCHEMA), path / "part-00000.parquet")
+    convs = []  # stage-3 dialogues over the spoken questions, answers from the conversation
+    for i in range(0, n - 4, 4):
+        turns = 2 if i % 8 else 4
+        convs.append({"id": f"c{i}", "task": "two_turn" if turns == 2 else "four_turn", "messages": sum(
+            ([{"role": "user", "content": f"question {i + k}"}, {"role": "assistant", "content": f"reply {i + k}"}]
+             for k in range(turns)), [])})
+    (path / "conversations.json").write_text(json.dumps(convs))
     return path
 
 
-def test_refusal_like_audible_answers_are_capped(tmp_path):
+def test_refusal_like_audible_answers_are_capped(tmp_path, monkeypatch):
+    monkeypatch.setenv("ICHIGO_CACHE_DIR", str(tmp_path / "cache"))  # teacher answers are cached there
     prof = load_profile("local", overrides={"data": {
         "stage2_samples": 400, "stage3_samples": 200, "max_refusal_fraction": 0.005,
         "teacher_endpoint": "http://teacher.local/v1"}})

@@ -29,13 +29,27 @@ from ichigo.data.noise import NOISE_KINDS, make_noise
 from ichigo.data.records import EvalItem, write_eval_items
 from ichigo.eval.asr import transcription_prompt
 from ichigo.eval.inaudible import random_code_items
-from ichigo.eval.mc import k_shot_prompt
-from ichigo.eval.mmlu_embedded import embedded_mc_set
+from ichigo.eval.mc import MCItem, k_shot_prompt
 from ichigo.model.checkpoint import load_pretrained, save_pretrained
 from ichigo.speech_tokenizer import fit_codebook
 
 REFUSAL = "I cannot hear you clearly."
 N_QA, N_NOISE, N_MC, SHOTS = 16, 8, 16, 0  # 0 shots keeps rows short: fast training
+
+
+def embedded_mc_set(n_items: int, num_shots: int, seed: int = 0) -> tuple[list[MCItem], list[MCItem]]:
+    """(shots, items): MMLU-format items about the embedded world, each fact at most once, for
+    unit tests of the scorers (the pipeline reads the world as benchmark files instead)."""
+    facts = world.all_facts()
+    rng = random.Random(seed)
+    order = list(range(len(facts)))
+    rng.shuffle(order)
+    items = []
+    for f in (facts[i] for i in order[: num_shots + n_items]):
+        options, idx = world.answer_choices(f, facts, rng)
+        items.append(MCItem(id=f"world-{f.kind}-{f.subject}", question=f.question(),
+                            choices=tuple(options), answer=idx))
+    return items[:num_shots], items[num_shots:]
 
 
 def speechlike(text: str, seed: int) -> np.ndarray:
@@ -145,6 +159,7 @@ class JudgeServer:
     def __init__(self):
         self.script: list[str] = ["ok"]
         self.requests: list[dict] = []
+        self.seen: dict[str, int] = {}  # "per_answer" mode: requests per prompt
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -156,6 +171,10 @@ class JudgeServer:
                 server.requests.append({"path": self.path, "body": body,
                                         "auth": self.headers.get("Authorization")})
                 mode = server.script[min(len(server.requests), len(server.script)) - 1]
+                if mode == "per_answer":  # the answer says how to behave: sometimes garbage
+                    prompt = body["messages"][-1]["content"]
+                    n = server.seen[prompt] = server.seen.get(prompt, 0) + 1
+                    mode = "garbage" if "never-rated" in prompt or ("flaky" in prompt and n == 1) else "ok"
                 if mode == "sleep":
                     time.sleep(1.0)
                     mode = "ok"

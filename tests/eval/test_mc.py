@@ -9,8 +9,17 @@ from moto import mock_aws
 
 from ichigo.data import world
 from ichigo.errors import InputError
-from ichigo.eval.mc import MCItem, format_item, k_shot_prompt, load_mc_source
-from ichigo.eval.mmlu_embedded import embedded_mc_set
+from ichigo.config.sections import BenchmarkSpec
+from ichigo.eval.benchmarks import load_benchmark
+from ichigo.eval.mc import MCItem, format_item, k_shot_prompt
+from tests.eval.eval_helpers import embedded_mc_set
+
+def load_mc_source(uri: str, num_shots: int, cache_dir):
+    """(shots, items) of a generic multiple-choice benchmark (the `mc` kind's loader)."""
+    fmt = "parquet" if uri.endswith(".parquet") else "csv" if uri.endswith(".csv") else "jsonl"
+    b = load_benchmark(BenchmarkSpec(name="mc", kind="mc", format=fmt, uri=uri, shots=num_shots), cache_dir)
+    return b.data.shots, b.data.items
+
 
 ROWS = [
     {"question": "2+2?", "choices": ["3", "4", "5", "6"], "answer": 1, "split": "dev"},
@@ -24,7 +33,7 @@ def test_layout_is_exactly_worlds_format_mc():
     rng = random.Random(0)
     for f in facts[:40]:
         opts, idx = world.answer_choices(f, facts, rng)
-        item = MCItem("x", f"{f.question()}?", tuple(opts), idx)
+        item = MCItem("x", f.question(), tuple(opts), idx)
         assert format_item(item, True) == world.format_mc(f, opts, idx)
         assert format_item(item, False) == world.format_mc(f, opts, None)
 
@@ -56,7 +65,7 @@ def test_jsonl_and_parquet_sources(tmp_path):
                                           "answer": str(r["answer"])} for r in ROWS[:2]]),
                    tmp_path / "mc.parquet")
     shots, items = load_mc_source(str(tmp_path / "mc.parquet"), 1, tmp_path / "cache")
-    assert len(shots) == 1 and len(items) == 1  # no split column: the first row is the shot
+    assert len(shots) == 0 and len(items) == 2  # no split column: every row is a test item
 
 
 def test_s3_source(tmp_path, monkeypatch):
@@ -71,12 +80,12 @@ def test_s3_source(tmp_path, monkeypatch):
         s3.put_object(Bucket="evals", Key="mmlu/test.jsonl", Body="\n".join(json.dumps(r) for r in ROWS))
         shots, items = load_mc_source("s3://evals/mmlu/test.jsonl", 5, tmp_path / "cache")
         assert len(shots) == 1 and len(items) == 2
-        with pytest.raises(InputError):
+        with pytest.raises(InputError, match="benchmark 'mc': .*nothing found at s3://evals/missing.jsonl"):
             load_mc_source("s3://evals/missing.jsonl", 5, tmp_path / "cache")
 
 
 @pytest.mark.parametrize("row,msg", [
-    ({"question": "q", "choices": ["a", "b"]}, r"row 0: missing \['answer'\]"),
+    ({"question": "q", "choices": ["a", "b"]}, r"row 1: missing \['answer'\]"),
     ({"question": "q", "choices": ["a"], "answer": 0}, "2-4 strings"),
     ({"question": "q", "choices": ["a", "b", "c", "d", "e"], "answer": 0}, "2-4 strings"),
     ({"question": "q", "choices": ["a", "b"], "answer": 5}, "outside the 2 choices"),
@@ -93,14 +102,14 @@ def test_missing_empty_and_unsupported_sources(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_mc_source(str(tmp_path / "nope.jsonl"), 0, tmp_path)
     (tmp_path / "empty.jsonl").write_text("")
-    with pytest.raises(InputError, match="holds no items"):
+    with pytest.raises(InputError, match="split 'test' in .*empty.jsonl is empty"):
         load_mc_source(str(tmp_path / "empty.jsonl"), 0, tmp_path)
-    (tmp_path / "one.jsonl").write_text(json.dumps(ROWS[1]))
-    with pytest.raises(InputError, match="no test items"):
+    (tmp_path / "one.jsonl").write_text(json.dumps(ROWS[0]))
+    with pytest.raises(InputError, match="holds only dev rows"):
         load_mc_source(str(tmp_path / "one.jsonl"), 5, tmp_path)
     (tmp_path / "x.csv").write_text("question,choices\n")
-    with pytest.raises(InputError, match="unsupported"):
+    with pytest.raises(InputError, match="is empty"):
         load_mc_source(str(tmp_path / "x.csv"), 0, tmp_path)
     (tmp_path / "broken.jsonl").write_text("{not json")
-    with pytest.raises(InputError, match="line 1 is not JSON"):
+    with pytest.raises(InputError, match="broken.jsonl row 1: not JSON"):
         load_mc_source(str(tmp_path / "broken.jsonl"), 0, tmp_path)

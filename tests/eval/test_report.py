@@ -51,3 +51,42 @@ def test_report_without_optional_inputs(tmp_path):
     assert set(paths.images) == {"checks", "comparison"}
     assert "No training losses were given" in paths.html.read_text()
     assert "| metric | candidate |" in paths.markdown.read_text()
+
+
+BENCHES = [
+    {"name": "mmlu", "kind": "mmlu", "metric": "accuracy", "n": 200, "score": 0.6, "ci_low": 0.531,
+     "ci_high": 0.665, "extra": {"macro_accuracy": 0.55, "subjects": 5, "shots": 5, "format": "letter",
+                                 "notes": ["subjects without dev rows take shots from other subjects: virology"]}},
+    {"name": "openhermes_audio", "kind": "speech_qa", "metric": "judge 0-5", "n": 40, "score": 3.1,
+     "ci_low": 2.7, "ci_high": 3.5, "extra": {"judge": "offline scorer", "exact": 0.2, "unparseable_verdicts": 2}},
+    {"name": "librispeech_test_clean", "kind": "asr_test", "metric": "WER", "n": 30, "score": 0.12,
+     "ci_low": 0.1, "ci_high": 0.14, "extra": {"cer": 0.06}},
+]
+
+
+def test_retention_curve_from_the_candidate_and_stage_points():
+    from ichigo.eval.curve import curve_drops, retention_curve
+    cand = {"bench/mmlu/score": 0.638, "bench/mmlu/base_score": 0.694, "bench/gsm8k/score": 0.5}
+    points = {"stage1": {"mmlu": {"score": 0.421}}, "stage2": {"mmlu": {"score": 0.631}}}
+    curve = retention_curve(cand, points)
+    assert curve == {"mmlu": {"base": 0.694, "stage1": 0.421, "stage2": 0.631, "stage3": 0.638}}
+    drops = curve_drops(curve)["mmlu"]
+    assert round(drops["stage1"], 3) == 0.393 and round(drops["stage3"], 3) == 0.081  # the paper's numbers
+
+
+@pytest.mark.slow  # matplotlib figures
+def test_report_has_benchmark_rows_curve_plot_and_judge(tmp_path):
+    decision = decide(CAND, EvalConfig(), BASE, None)
+    curve = {"mmlu": {"base": 0.694, "stage1": 0.421, "stage2": 0.631, "stage3": 0.638}}
+    paths = write_report(tmp_path, CAND, decision, LOSSES, BASE, benchmarks=BENCHES, curve=curve,
+                         judge="offline scorer", notes=["held-out check (report only): 3 of 200 items ..."])
+    assert "curve" in paths.images and paths.images["curve"].read_bytes()[:4] == b"\x89PNG"
+    md = paths.markdown.read_text()
+    assert "Speech-QA judge: **offline scorer**" in md
+    assert "| mmlu | mmlu | accuracy | 200 | 0.6 | 0.531 - 0.665 (Wilson) | macro 0.55 over 5 subjects, 5-shot, letter" in md
+    assert "| openhermes_audio | speech_qa | judge 0-5 | 40 | 3.1 | 2.7 - 3.5 (bootstrap) | judge: offline scorer; unparseable verdicts 2" in md
+    assert "| mmlu | 0.694 | 0.421 | 0.631 | 0.638 | 8.1% |" in md
+    assert "held-out check (report only)" in md and "![Retention per stage](report_curve.png)" in md
+    page = paths.html.read_text()
+    assert "<b>offline scorer</b>" in page and "<td>librispeech_test_clean</td>" in page
+    assert page.count("data:image/png;base64,") == 4

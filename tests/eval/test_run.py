@@ -17,7 +17,10 @@ from ichigo.eval.judge import JudgeError
 from ichigo.eval.report import write_report
 from ichigo.eval.run import METRIC_NAMES, evaluate_model
 
-TEST_EVAL = {"max_mmlu_items": 16, "num_mmlu_shots": 0, "latency_runs": 3, "latency_warmup": 1}
+TEST_EVAL = {"latency_runs": 3, "latency_warmup": 1, "benchmarks": [
+    {"name": "world_mmlu", "kind": "mmlu", "format": "csv", "uri": "world://mmlu", "shots": 0, "limit": 16},
+    {"name": "world_speech_qa", "kind": "speech_qa", "format": "parquet", "uri": "world://speech_qa",
+     "max_new_tokens": 24}]}
 
 
 def profile(**eval_overrides):
@@ -46,9 +49,20 @@ def test_healthy_model_metrics_and_files(healthy_metrics):
     assert json.loads(healthy_metrics.metrics_path.read_text()) == m
     preds = [json.loads(line) for line in healthy_metrics.predictions_path.read_text().splitlines()]
     kinds = {p["metric"] for p in preds}
-    assert kinds == {"text_retention", "text_retention_base", "speech_qa", "asr", "inaudible_random",
-                     "inaudible_noise", "latency"}
-    qa = [p for p in preds if p["metric"] == "speech_qa"]
+    assert kinds == {"bench/world_mmlu", "bench/world_mmlu/base", "bench/world_speech_qa", "asr",
+                     "inaudible_random", "inaudible_noise", "latency", "typed_qa"}
+    assert 0 <= m["typed_qa_exact"] <= 1 and m["n_typed_qa"] % 5 == 0
+    rows = {b["name"]: b for b in healthy_metrics.benchmarks}
+    assert rows["world_mmlu"]["n"] == 16 and rows["world_speech_qa"]["n"] == 16
+    assert rows["world_speech_qa"]["extra"]["judge"] == "offline scorer"
+    assert rows["world_mmlu"]["ci_low"] <= rows["world_mmlu"]["score"] <= rows["world_mmlu"]["ci_high"]
+    assert m["bench/world_speech_qa/score"] == m["speech_qa_score"]
+    # per voice family (the fixture's clips all come from one "synthetic" voice)
+    fams = {k.split("/", 1)[1] for k in m if k.startswith("speech_qa_exact/")}
+    assert fams == {"synthetic"} and m["wer/synthetic"] == m["wer"]
+    assert sum(m[f"n_speech_qa/{f}"] for f in fams) == m["n_speech_qa"]
+    assert m["speech_qa_exact_min_family"] <= m["speech_qa_exact_mean_family"]
+    qa = [p for p in preds if p["metric"] == "bench/world_speech_qa"]
     assert len(qa) == 16 and all({"prediction", "reference", "score", "judge"} <= set(p) for p in qa)
     assert decide(m, profile().eval).passed
 
@@ -129,8 +143,66 @@ def test_bad_model_and_tokenizer_paths(tiny_llm_dir, eval_set, tmp_path):
 
 
 def test_unreachable_judge_stops_the_evaluation(tiny_llm_dir, eval_set, tmp_path):
-    p = profile(judge_endpoint="http://127.0.0.1:9/v1", judge_timeout_s=0.2, judge_max_attempts=1)
-    with pytest.raises(JudgeError, match="no usable score"):
+    p = profile(judge={"base_url": "http://127.0.0.1:9/v1", "timeout_s": 0.2, "max_attempts": 1})
+    with pytest.raises(JudgeError, match="judge http://127.0.0.1:9/v1/chat/completions gave no usable score"):
         evaluate_model(p, tiny_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"], tmp_path / "o",
                        max_items=2)
     assert not (tmp_path / "o" / "metrics.json").exists()  # never a silent pass
+
+
+def test_unreachable_judge_with_offline_fallback_says_so(tiny_llm_dir, eval_set, tmp_path):
+    p = profile(judge={"base_url": "http://127.0.0.1:9/v1", "timeout_s": 0.2, "max_attempts": 1,
+                       "offline_fallback": True}, latency_runs=1, latency_warmup=0)
+    res = evaluate_model(p, tiny_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"], tmp_path / "o",
+                         max_items=2)
+    assert any("judge unreachable, offline scorer used" in n and "127.0.0.1:9" in n for n in res.notes)
+    row = next(b for b in res.benchmarks if b["name"] == "world_speech_qa")
+    assert row["extra"]["judge"].startswith("offline scorer (fallback: http://127.0.0.1:9")
+    saved = json.loads((tmp_path / "o" / "benchmarks.json").read_text())
+    assert saved["judge"].startswith("offline scorer (fallback") and saved["notes"] == res.notes
+    assert res.metrics["n_speech_qa"] == 2 and res.metrics["bench/world_mmlu/n"] == 16
+
+
+def test_declared_speech_qa_benchmark_with_a_flaky_judge(tiny_llm_dir, eval_set, tmp_path):
+    """A speech_qa benchmark from files (audio paths, AudioBench-style instruction) judged by a
+    local OpenAI-compatible server that answers garbage after its first verdict: the first item
+    is rated, the second retried then counted as unparseable; the row, metrics and report agree."""
+    from tests.eval.eval_helpers import JudgeServer
+
+    d = tmp_path / "sqa"
+    d.mkdir()
+    rows = []
+    for it in eval_set["qa"][:2]:
+        (d / f"{it.id}.wav").write_bytes(it.audio_wav)
+        rows.append({"id": it.id, "audio": f"{it.id}.wav", "instruction": "Answer briefly.", "answer": it.answer})
+    (d / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    server = JudgeServer()
+    server.script = ["ok", "garbage"]
+    try:
+        p = profile(latency_runs=1, latency_warmup=0,
+                    judge={"base_url": server.url, "model": "judge-70b", "max_attempts": 2, "concurrency": 1,
+                           "api_key_file": None},
+                    benchmarks=[{"name": "mmlu4", "kind": "mmlu", "format": "csv", "uri": "world://mmlu",
+                                 "shots": 0, "limit": 4},
+                                {"name": "hermes", "kind": "speech_qa", "format": "jsonl", "uri": str(d),
+                                 "max_new_tokens": 6}])
+        res = evaluate_model(p, tiny_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"], tmp_path / "o",
+                             max_items=2)
+    finally:
+        server.close()
+    assert len(server.requests) == 3  # 1 rated + 2 garbage attempts
+    assert "Answer briefly." in server.requests[0]["body"]["messages"][-1]["content"]
+    m = res.metrics
+    assert m["speech_qa_score"] == 2.0 and m["judge_unparseable"] == 1 and m["n_speech_qa"] == 2
+    row = next(b for b in res.benchmarks if b["name"] == "hermes")
+    assert row["extra"]["judge"] == "llm:judge-70b" and row["extra"]["unparseable_verdicts"] == 1
+    assert m["bench/mmlu4/n"] == 4 and "text_retention_acc" in m
+
+
+def test_text_curve_point_scores_only_text_benchmarks(tiny_llm_dir, tmp_path):
+    from ichigo.eval.run import text_curve_point
+    p = profile()
+    point = text_curve_point(p, tiny_llm_dir, tmp_path / "o", "stage1")
+    assert set(point) == {"world_mmlu"} and point["world_mmlu"]["n"] == 16
+    assert 0 <= point["world_mmlu"]["ci_low"] <= point["world_mmlu"]["score"] <= point["world_mmlu"]["ci_high"] <= 1
+    assert text_curve_point(profile(benchmarks=[]), tiny_llm_dir, tmp_path / "o2", "stage1") == {}

@@ -3,7 +3,7 @@ import torch
 
 from ichigo.errors import ConfigError, InputError
 from ichigo.eval.cache import ItemCache
-from ichigo.eval.mmlu_embedded import embedded_mc_set
+from tests.eval.eval_helpers import embedded_mc_set
 from ichigo.eval.mc import MCItem
 from ichigo.eval.scoring import continuation_logprobs, next_token_logprobs
 from ichigo.eval.text_retention import build_context, letter_ids, relative_drop, text_retention

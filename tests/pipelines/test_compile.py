@@ -21,9 +21,21 @@ def test_compiled_yaml_parses_with_the_pipeline_spec_protos():
     docs = list(yaml.safe_load_all(compiled_path("h100").read_text()))
     spec = json_format.ParseDict(docs[0], pipeline_spec_pb2.PipelineSpec())
     tasks = spec.root.dag.tasks
-    assert {"train-stage", "train-stage-2", "train-stage-3", "evaluate", "gate"} <= set(tasks)
+    assert {"train-stage", "train-stage-2", "train-stage-3", "evaluate", "gate", "evaluate-text",
+            "evaluate-text-2"} <= set(tasks)
+    # the retention curve: stages 1 and 2 get their own text evaluation, and the gate reads both
+    assert {tasks["gate"].inputs.artifacts[k].task_output_artifact.producer_task
+            for k in ("text_stage1", "text_stage2")} == {"evaluate-text", "evaluate-text-2"}
+    branches = next(n for n in tasks if n.startswith("condition-branches"))
     assert any(t.trigger_policy.condition for t in
-               [*spec.components[tasks["condition-branches-1"].component_ref.name].dag.tasks.values()])
+               [*spec.components[tasks[branches].component_ref.name].dag.tasks.values()])
+    # speech synthesis fans out over shares (ParallelFor), one GPU each under the h100 profile
+    loop = next(t for n, t in tasks.items() if n.startswith("for-loop"))
+    assert loop.WhichOneof("iterator") == "parameter_iterator" and "merge-speech-corpus" in tasks
+    params = spec.root.input_definitions.parameters
+    share = spec.deployment_spec["executors"]["exec-synthesize-speech"]["container"]["resources"]
+    assert share["accelerator"]["resourceCount"] == "1"
+    assert len(params["synthesis_shares"].default_value.list_value.values) == load_profile("h100").data.synthesis_shards
     platform = json_format.ParseDict(docs[1], pipeline_spec_pb2.PlatformSpec())
     executors = json_format.MessageToDict(platform.platforms["kubernetes"].deployment_spec)["executors"]
     assert len(executors) >= 9

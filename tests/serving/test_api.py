@@ -31,7 +31,7 @@ def test_health_ready_models_and_page(url):
     models = httpx.get(url + "/v1/models").json()
     assert models["object"] == "list" and models["data"][0]["id"] == "ichigo-speech-llm"
     page = httpx.get(url + "/")
-    assert page.status_code == 200 and "MediaRecorder" in page.text and "getUserMedia" in page.text
+    assert page.status_code == 200 and "/v1/realtime" in page.text and "getUserMedia" in page.text
 
 
 @pytest.mark.parametrize("fmt,ctype", [("wav", "audio/wav"), ("webm", "audio/webm;codecs=opus"),

@@ -1,4 +1,5 @@
-"""Per-stage configs: templates, profile overrides, validation, and the written YAML."""
+"""Per-stage configs: one recipe config, the profile's stage settings merged over its defaults,
+validation in one place, and the written YAML."""
 
 from __future__ import annotations
 
@@ -6,21 +7,23 @@ import pytest
 import yaml
 
 from ichigo.config import load_profile
+from ichigo.config.recipe import STAGES, build_recipe_config, merge_stage
 from ichigo.errors import ConfigError
-from ichigo.training.config import dump_config, load_config, parse_config, template
+from ichigo.training.config import dump_config, load_config, parse_config
 from ichigo.training.launch import stage_config
 
-
-def test_templates_are_valid_and_carry_the_paper_defaults():
-    for stage, (steps, lr, warm, seq) in {"stage1": (8064, 2e-4, 50, 512), "stage2": (7400, 7e-5, 73, 4096),
-                                          "stage3": (644, 1.5e-5, 8, 4096)}.items():
-        cfg = parse_config({**template(stage), "model_dir": "m", "data_dir": "d", "output_dir": "o"})
-        assert (cfg.steps, cfg.optimizer.lr, cfg.lr_scheduler.warmup_steps, cfg.data.max_seq_len) == (steps, lr, warm, seq)
+PATHS = {"model_dir": "m", "data_dir": "d", "output_dir": "o"}
 
 
-@pytest.mark.parametrize("name", ["local", "h100"])
+def _base(**over) -> dict:
+    return {"stage": "stage2", **PATHS, "steps": 10, "per_device_batch": 4, "global_batch": 256,
+            "data": {"max_seq_len": 64}, "optimizer": {"lr": 1e-4}, "lr_scheduler": {"warmup_steps": 2}, **over}
+
+
+@pytest.mark.parametrize("name", ["local", "smoke", "h100"])
 def test_profile_stage_configs(name, tmp_path):
     profile = load_profile(name)
+    assert tuple(profile.training.stages) == STAGES
     for stage, st in profile.training.stages.items():
         cfg = stage_config(profile, stage, "m", "d", "o")
         assert cfg.steps == st.steps and cfg.optimizer.lr == st.lr and cfg.data.max_seq_len == st.max_seq_len
@@ -34,8 +37,42 @@ def test_profile_stage_configs(name, tmp_path):
     assert stage_config(profile, "stage2", "m", "d", "o").loss_chunks == (8 if name == "h100" else 0)
 
 
+def test_unset_stage_keys_keep_the_recipe_defaults():
+    cfg = build_recipe_config("stage1", {"device": "cpu"}, {"steps": 5, "per_device_batch": 2, "lr": 1e-3,
+                                                            "warmup_steps": 1, "max_seq_len": 32}, PATHS)
+    assert (cfg.optimizer.weight_decay, cfg.grad_clip, cfg.data.pack, cfg.checkpoint.every) == (0.005, 1.0, True, 0)
+    raw = merge_stage("stage1", {"dtype": "fp32", "nodes": 3}, {"checkpoint_every": 7, "seed": None}, PATHS)
+    assert raw["checkpoint"] == {"every": 7} and "seed" not in raw and "nodes" not in raw
+
+
+def test_the_profile_partial_lists_only_what_it_sets():
+    st = load_profile("local").training.stages["stage1"]
+    assert "pack" not in st.model_dump() and st.model_dump()["steps"] == 100
+
+
+@pytest.mark.parametrize("stage_over,match", [
+    ({"warmup_steps": 500}, "training.stages.stage1: lr_scheduler.warmup_steps .500. must be < steps"),
+    ({"lr": 0}, "training.stages.stage1.lr: Input should be greater than 0"),
+    ({"global_batch": 300}, "training.stages.stage1: per_device_batch .8. x grad_accum .1. x world size .2. = 16"),
+])
+def test_bad_stage_settings_fail_on_profile_load_naming_the_field(stage_over, match):
+    with pytest.raises(ConfigError, match=match):
+        load_profile("local", {"training": {"stages": {"stage1": stage_over}}})
+
+
+def test_a_missing_required_stage_key_is_named():
+    with pytest.raises(ValueError, match="training.stages.stage3.steps: Field required"):
+        build_recipe_config("stage3", {}, {"per_device_batch": 2, "lr": 1e-3, "warmup_steps": 1,
+                                           "max_seq_len": 32}, PATHS)
+
+
+def test_launch_settings_are_named_as_training_keys():
+    with pytest.raises(ConfigError, match="training.loss_chunks"):
+        load_profile("local", {"training": {"loss_chunks": -1}})
+
+
 def test_bad_configs_fail_early_with_the_field(tmp_path, monkeypatch):
-    base = {**template("stage2"), "model_dir": "m", "data_dir": "d", "output_dir": "o"}
+    base = _base()
     with pytest.raises(ConfigError, match="warmup_steps"):
         parse_config({**base, "lr_scheduler": {"warmup_steps": 99999}})
     with pytest.raises(ConfigError, match="optimizer.lrr"):

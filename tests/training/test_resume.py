@@ -9,9 +9,11 @@ import pytest
 
 from ichigo.model.checkpoint import load_pretrained
 from ichigo.training.checkpointing import checkpoint_dirs, latest_checkpoint
-from ichigo.training.launch import TrainingFailed, run_local, stage_config
+from ichigo.training.backends import torchrun
+from ichigo.training.backends.job import StageJob
 from ichigo.training.metrics import read_metrics
 from ichigo.training.recipe import KILL_AT_STEP_ENV
+from ichigo.training.results import TrainingFailed
 from tests.training.helpers import tiny_profile
 
 STEPS, EVERY, KILL_AFTER = 12, 4, 6
@@ -22,16 +24,16 @@ def test_sigkill_then_resume_gives_identical_losses(tiny_llm_dir, stage_data, tm
     profile = tiny_profile(procs=2, steps=STEPS, every=EVERY, pdb=2, accum=2)
 
     def cfg(name):
-        return stage_config(profile, "stage2", tiny_llm_dir, stage_data["stage2"], tmp_path / name)
+        return StageJob.from_profile(profile, "stage2", tiny_llm_dir, stage_data["stage2"], tmp_path / name)
 
-    ref = run_local(cfg("ref"), nproc=2)
+    ref = torchrun.run(cfg("ref"))
     assert len(ref.losses) == STEPS
 
     # the same run, with rank 0 SIGKILLed right after step KILL_AFTER (torchrun then tears down
     # the other rank): no chance to save anything
     c = cfg("killed")
     with pytest.raises(TrainingFailed, match="exited with code"):
-        run_local(c, nproc=2, env={KILL_AT_STEP_ENV: str(KILL_AFTER)})
+        torchrun.run(c, env={KILL_AT_STEP_ENV: str(KILL_AFTER)})
     killed_at = read_metrics(tmp_path / "killed")[-1]["step"]
     assert killed_at == KILL_AFTER
     assert "Signal 9 (SIGKILL)" in (tmp_path / "killed" / "train.log").read_text()
@@ -40,7 +42,7 @@ def test_sigkill_then_resume_gives_identical_losses(tiny_llm_dir, stage_data, tm
     assert ck is not None and ck.name == f"step_{(killed_at // EVERY) * EVERY:06d}"
     assert load_pretrained(ck).args.vocab_size == load_pretrained(tiny_llm_dir).args.vocab_size
 
-    resumed = run_local(c, nproc=2)  # the launcher sees a partial run and resumes it
+    resumed = torchrun.run(c)  # the launcher sees a partial run and resumes it
     log = (tmp_path / "killed" / "train.log").read_text()
     assert f"resumed from {ck}" in log
     assert len(resumed.losses) == STEPS

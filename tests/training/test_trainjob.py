@@ -10,10 +10,12 @@ import pytest
 from ichigo.deploy.crd_schema import validate_custom_resource
 from ichigo.deploy.permissions import allowed
 from ichigo.errors import ConfigError
-from ichigo.training.launch import TrainingFailed, run_stage, stage_config
-from ichigo.training.trainjob import (
+from ichigo.training.backends.job import StageJob
+from ichigo.training.backends.trainjob import (
     KubeBackend, SERVICE_ACCOUNT, build_trainjob, job_state, trainjob_name,
 )
+from ichigo.training.launch import run_stage
+from ichigo.training.results import TrainingFailed
 from tests.conftest import need
 from tests.training.fake_kube import FAILURE, SUCCESS, FakeKube
 
@@ -27,15 +29,15 @@ def h100():
     return load_profile("h100")
 
 
-def _cfg(profile, stage="stage2"):
-    return stage_config(profile, stage, f"{S3}/stage1/model", f"{S3}/data/{stage}", f"{S3}/{stage}")
+def _job(profile, stage="stage2"):
+    return StageJob.from_profile(profile, stage, f"{S3}/stage1/model", f"{S3}/data/{stage}", f"{S3}/{stage}")
 
 
 def test_trainjob_matches_the_crd(h100, shared_dir):
     need((shared_dir / "schemas/kubeflow-trainer-v2/trainer.kubeflow.org_trainjobs.yaml").is_file(),
          "Trainer v2 CRD schema missing from ../shared/schemas")
-    cfg = _cfg(h100)
-    obj = build_trainjob(h100, cfg, env={"MLFLOW_RUN_ID": "abc"})
+    job = _job(h100)
+    obj = build_trainjob(job, env={"MLFLOW_RUN_ID": "abc"})
     assert validate_custom_resource(obj) == []
     spec = obj["spec"]
     assert spec["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime",
@@ -56,7 +58,7 @@ def test_trainjob_matches_the_crd(h100, shared_dir):
 
     from ichigo.training.config import parse_config
 
-    assert parse_config(yaml.safe_load(env["ICHIGO_TRAIN_CONFIG"])) == cfg
+    assert parse_config(yaml.safe_load(env["ICHIGO_TRAIN_CONFIG"])) == job.recipe
     # validation can fail: a string numProcPerNode / an unknown field are rejected
     bad = json.loads(json.dumps(obj))
     bad["spec"]["trainer"]["numProcPerNode"] = "8"
@@ -66,9 +68,9 @@ def test_trainjob_matches_the_crd(h100, shared_dir):
 
 
 def test_local_paths_are_rejected_for_a_trainjob(h100, tmp_path):
-    cfg = stage_config(h100, "stage1", tmp_path, tmp_path, tmp_path)
+    job = StageJob.from_profile(h100, "stage1", tmp_path, tmp_path, tmp_path)
     with pytest.raises(ConfigError, match="s3://"):
-        build_trainjob(h100, cfg)
+        build_trainjob(job)
 
 
 def test_job_state_reads_conditions():

@@ -54,4 +54,5 @@ def test_bad_inputs(tts):
 
 def test_make_tts_from_profile():
     need_binary("espeak-ng")
-    assert isinstance(make_tts(load_profile("local").tts), EspeakTTS)
+    tts = make_tts(load_profile("local").tts)  # espeak-ng voices plus piper:joe: a mixed pool
+    assert isinstance(tts.backend_for("en-us+f3:s160:p50"), EspeakTTS)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
 import tempfile
 import threading
@@ -25,12 +24,14 @@ from typing import Callable
 import yaml
 from tqdm import tqdm
 
-from ichigo.config import Profile
+from ichigo.artifacts import stage_result_from_dict
+from ichigo.config import ClusterConfig
 from ichigo.deploy.permissions import require
 from ichigo.errors import ConfigError
 from ichigo.storage import is_s3
-from ichigo.training.config import RecipeConfig
-from ichigo.training.launch import Progress, StageResult, TrainingFailed, result_from_json
+from ichigo.training.backends.follow import StepFollower, step_from_line
+from ichigo.training.backends.job import StageJob
+from ichigo.training.results import RESULT_FILE, Progress, StageResult, TrainingFailed
 
 GROUP, VERSION, PLURAL, KIND = "trainer.kubeflow.org", "v1alpha1", "trainjobs", "TrainJob"
 SERVICE_ACCOUNT = "ichigo-pipeline"
@@ -38,7 +39,6 @@ PATCH_MANAGER = "ichigo.platform/launcher"
 CONFIG_ENV = "ICHIGO_TRAIN_CONFIG"
 JOBSET_LABEL = "jobset.sigs.k8s.io/jobset-name"
 INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
-_STEP_RE = re.compile(r"\[(stage\d)\] step (\d+)/(\d+) loss ([0-9.naninf]+)")
 
 
 def trainjob_name(stage: str, output_uri: str) -> str:
@@ -46,20 +46,20 @@ def trainjob_name(stage: str, output_uri: str) -> str:
     return f"ichigo-{stage}-{hashlib.sha256(output_uri.encode()).hexdigest()[:10]}"
 
 
-def training_image(profile: Profile) -> str:
-    return f"{profile.cluster.image_registry.rstrip('/')}/training:{profile.cluster.image_tag}"
+def training_image(cluster: ClusterConfig) -> str:
+    return f"{cluster.image_registry.rstrip('/')}/training:{cluster.image_tag}"
 
 
-def build_trainjob(profile: Profile, cfg: RecipeConfig, name: str | None = None,
-                   env: dict[str, str] | None = None) -> dict:
+def build_trainjob(job: StageJob, name: str | None = None, env: dict[str, str] | None = None) -> dict:
     """The TrainJob object for one stage (pure: no API calls)."""
+    cfg = job.recipe
     for field_name in ("model_dir", "data_dir", "output_dir"):
         if not is_s3(getattr(cfg, field_name)):
             raise ConfigError(f"{cfg.stage}: {field_name} must be an s3:// URI for a TrainJob (pods do "
                               f"not see local paths), got {getattr(cfg, field_name)!r}")
-    tr, cl = profile.training, profile.cluster
+    cl = job.cluster
     name = name or trainjob_name(cfg.stage, cfg.output_dir)
-    gpus = tr.procs_per_node if tr.device == "cuda" else 0
+    gpus = job.procs_per_node if cfg.device == "cuda" else 0
     env_vars = {
         CONFIG_ENV: yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
         "ICHIGO_MODEL_URI": cfg.model_dir, "ICHIGO_DATA_URI": cfg.data_dir,
@@ -67,11 +67,11 @@ def build_trainjob(profile: Profile, cfg: RecipeConfig, name: str | None = None,
         **(env or {}),
     }
     trainer: dict = {
-        "image": training_image(profile),
+        "image": training_image(cl),
         # the runtime's torch policy sets PET_NNODES / PET_NPROC_PER_NODE / PET_MASTER_* for torchrun
         "command": ["torchrun", "-m", "ichigo.training.recipe", "--config", f"env:{CONFIG_ENV}"],
-        "numNodes": tr.nodes,
-        "numProcPerNode": tr.procs_per_node,
+        "numNodes": job.nodes,
+        "numProcPerNode": job.procs_per_node,
         "env": [{"name": k, "value": str(v)} for k, v in env_vars.items()],
     }
     if gpus:
@@ -196,38 +196,37 @@ def _fetch_result(output_uri: str) -> StageResult | None:
 
     try:
         with tempfile.TemporaryDirectory() as d:
-            path = fetch(f"{output_uri.rstrip('/')}/result.json", d)
-            return result_from_json(json.loads(path.read_text()))
+            path = fetch(f"{output_uri.rstrip('/')}/{RESULT_FILE}", d)
+            return stage_result_from_dict(json.loads(path.read_text()), path.name)
     except Exception:  # noqa: BLE001 - absent or unreadable: not finished
         return None
 
 
-def run_trainjob(profile: Profile, cfg: RecipeConfig, env: dict | None = None,
-                 progress: Progress | None = None, backend: KubeBackend | None = None) -> StageResult:
-    obj = build_trainjob(profile, cfg, env=env)
+def run(job: StageJob, env: dict | None = None, progress: Progress | None = None,
+        *, backend: KubeBackend | None = None) -> StageResult:
+    cfg = job.recipe
+    obj = build_trainjob(job, env=env)
     done = _fetch_result(cfg.output_dir)
     if done is not None:  # idempotent: this stage's output is already complete
         return done
     backend = backend or KubeBackend()
-    runner = TrainJobRunner(backend, profile.cluster.namespace)
+    ns = job.cluster.namespace
+    runner = TrainJobRunner(backend, ns)
     name = obj["metadata"]["name"]
     t0 = time.time()
     runner.create_or_get(obj)
-    backend.log(f"TrainJob {profile.cluster.namespace}/{name} submitted ({cfg.stage}, "
-                f"{profile.training.nodes}x{profile.training.procs_per_node} procs)")
-    bar = tqdm(total=cfg.steps, desc=cfg.stage, unit="step", dynamic_ncols=True)
+    backend.log(f"TrainJob {ns}/{name} submitted ({cfg.stage}, {job.nodes}x{job.procs_per_node} procs)")
+    follower = StepFollower(cfg.stage, cfg.steps, progress)
     tail: list[str] = []
 
     def on_line(line: str) -> None:
         tail.append(line)
         del tail[:-40]
         backend.log(f"[{name}] {line}")
-        m = _STEP_RE.search(line)
-        if m:
-            bar.n = int(m.group(2))
-            bar.refresh()
-            if progress:
-                progress(int(m.group(2)), int(m.group(3)), {"loss": float(m.group(4))})
+        parsed = step_from_line(line)
+        if parsed:
+            step, total, row = parsed
+            follower.update(step, row, total)
 
     log_thread: threading.Thread | None = None
     phase = ""
@@ -252,12 +251,12 @@ def run_trainjob(profile: Profile, cfg: RecipeConfig, env: dict | None = None,
     finally:
         if log_thread is not None:
             log_thread.join(timeout=30)
-        bar.close()
+        follower.close()
     if state.failed:
         raise TrainingFailed(f"TrainJob {name} failed: {state.reason}: {state.message}"
                              + ("\nlast log lines:\n" + "\n".join(tail[-20:]) if tail else ""))
     result = _fetch_result(cfg.output_dir)
     if result is None:
-        raise TrainingFailed(f"TrainJob {name} completed but {cfg.output_dir}/result.json is missing")
-    result.extra["wall_seconds"] = time.time() - t0
+        raise TrainingFailed(f"TrainJob {name} completed but {cfg.output_dir}/{RESULT_FILE} is missing")
+    result.wall_seconds = time.time() - t0
     return result

@@ -1,0 +1,35 @@
+"""What a backend is asked to run: one stage's recipe config and where to run it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ichigo.config import ClusterConfig, Profile
+from ichigo.config.recipe import RecipeConfig
+
+
+@dataclass(frozen=True)
+class StageJob:
+    recipe: RecipeConfig
+    procs_per_node: int
+    nodes: int = 1
+    cluster: ClusterConfig = ClusterConfig()  # trainjob: namespace, image, GPU placement
+
+    @property
+    def stage(self) -> str:
+        return self.recipe.stage
+
+    @classmethod
+    def from_profile(cls, profile: Profile, stage: str, model_dir: str | Path, data_dir: str | Path,
+                     out_dir: str | Path) -> "StageJob":
+        from ichigo.errors import ConfigError
+
+        tr = profile.training
+        if stage not in tr.stages:
+            raise ConfigError(f"unknown stage {stage!r}: the profile defines {sorted(tr.stages)}")
+        try:
+            cfg = tr.recipe_config(stage, str(model_dir), str(data_dir), str(out_dir))
+        except ValueError as e:  # the profile was validated; a path or a --set can still be wrong
+            raise ConfigError(f"profile {profile.name!r} {stage}: {e}") from None
+        return cls(cfg, tr.procs_per_node, tr.nodes, profile.cluster)

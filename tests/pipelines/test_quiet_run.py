@@ -1,0 +1,31 @@
+"""`ichigo run` is quiet: the smoke profile end to end prints under 60 lines before its summary
+(one per step), and each step's full output is in WORKDIR/logs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, need_binary
+
+pytestmark = pytest.mark.slow
+
+
+def test_smoke_run_prints_one_line_per_step(tmp_path):
+    need_binary("espeak-ng")
+    r = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--profile", "smoke", "--workdir",
+                        str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=1800)
+    out = (r.stdout + r.stderr).splitlines()
+    assert r.returncode == 0, "\n".join(out[-60:])
+    start = next(i for i, line in enumerate(r.stdout.splitlines()) if line.startswith("====="))
+    before = r.stdout.splitlines()[:start] + r.stderr.splitlines()
+    assert len(before) < 60, "\n".join(before)
+    for step in ("prepare_model", "synthesize_speech", "train_stage stage1", "train_stage stage3", "evaluate",
+                 "gate", "register"):
+        assert sum(line.split("  ")[0].strip() == step or line.strip().startswith(step + " ")
+                   for line in before) == 1, (step, before)
+    logs = {p.name for p in (tmp_path / "logs").iterdir()}
+    assert {"train_stage-stage1.log", "evaluate.log", "pipeline.log"} <= logs
+    assert "Registered:" in r.stdout
