@@ -19,9 +19,8 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
     from ichigo.artifacts import Decision, read_evaluation, read_text_eval, write_decision
     from ichigo.config.recipe import STAGES
     from ichigo.eval.curve import STAGES as CURVE_POINTS, retention_curve
-    from ichigo.eval.gate import decide
     from ichigo.eval.report import write_report
-    from ichigo.registry import champion_metrics
+    from ichigo.registry.gating import gate_with_champion
     from ichigo.tracking import tracking_run
 
     quiet_logs()
@@ -32,12 +31,8 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
                                    "stage2": read_text_eval(text_stage2.path)})
     judge = next((b["extra"]["judge"] for b in ev.benchmarks if b.get("kind") == "speech_qa"), None)
     base = {"text_retention_acc": cand["text_retention_base_acc"]} if "text_retention_base_acc" in cand else None
-    try:
-        champion = champion_metrics(profile.registry)
-    except Exception as e:  # no registry yet is not a reason to block; say so in the report
-        print(f"note: could not read the champion's metrics ({e}); gating without them")
-        champion = None
-    d = decide(cand, profile.eval, base, champion)
+    # no champion yet: judged on thresholds; champion unreadable: fails closed (ichigo.registry.gating)
+    d, champion = gate_with_champion(cand, profile.eval, base, profile.registry)
     losses = {s: step_summary(a.path).get("losses", []) for s, a in zip(STAGES, (stage1, stage2, stage3))}
     out = Path(decision.path)
     out.mkdir(parents=True, exist_ok=True)

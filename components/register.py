@@ -23,8 +23,12 @@ def register(profile_json: str, run_label: str, candidate: dsl.Input[dsl.Model],
     dec, ev = read_decision(decision.path), read_evaluation(evaluation.path)
     metrics = ev.candidate
     tok = step_summary(tokenizer.path)
+    from ichigo.training.determinism import launch_fingerprint
+
+    # the lineage says what a bitwise re-run needs (torch build, CPU ISA, threads per rank)
     lineage = build_lineage(profile, pipeline_run_id=run_label, data_dirs={"stages": stages.path},
-                            stage_summaries=dict(dec.stage_losses), metrics=metrics)
+                            stage_summaries={**dict(dec.stage_losses), "determinism": launch_fingerprint()},
+                            metrics=metrics)
     with tempfile.TemporaryDirectory() as tmp:
         pkg = write_package(Path(tmp) / "package", model_dir(candidate.path),
                             Path(tokenizer.path) / tok["file"], tok["backend"], lineage=lineage.to_dict())

@@ -23,7 +23,12 @@ def train_stage(profile_json: str, cache_dir: str, stage: str, model: dsl.Input[
     profile = apply_plan(profile_from_json(profile_json), stage, Path(stages.path) / stage)
     # this stage's settings and the launch settings; earlier stages are pinned by the model input's key
     training = profile.training.model_dump(exclude={"stages"})
-    config = {"stage": stage, "stage_config": profile.training.stages[stage].model_dump(), "training": training}
+    # + what decides bitwise-equal losses (torch build, CPU ISA, threads): another machine or
+    # image is another cache entry, not a silently different model under the same key
+    from ichigo.training.determinism import launch_fingerprint
+
+    config = {"stage": stage, "stage_config": profile.training.stages[stage].model_dump(), "training": training,
+              "determinism": launch_fingerprint()}
 
     def train(out):
         with tracking_run(profile.registry, stage, params=profile.training.stages[stage].model_dump()) as env:

@@ -143,6 +143,7 @@ class StageResult:
     output_dir: str  # the HF model dir: model_dir of the next stage
     world_size: int | None = None
     wall_seconds: float | None = None  # launch to result, as the launcher saw it
+    determinism: dict | None = None  # what bitwise-equal repeats depend on (ichigo.training.determinism)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -159,7 +160,7 @@ def stage_result_from_dict(data: dict, source: str = "<stage result>") -> StageR
                        final_loss=None if data["final_loss"] is None else float(data["final_loss"]),
                        tokens_per_s=float(data["tokens_per_s"]), train_seconds=float(data["train_seconds"]),
                        output_dir=str(data["output_dir"]), world_size=data.get("world_size"),
-                       wall_seconds=data.get("wall_seconds"))
+                       wall_seconds=data.get("wall_seconds"), determinism=data.get("determinism"))
 
 
 def write_stage_result(directory: str | Path, result: StageResult) -> Path:

@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
+from ichigo import durable
+
 STEP_FILE = ".ichigo-step.json"
 
 
@@ -85,7 +87,7 @@ def run_step(step: str, config: Any, inputs: dict[str, str | Path], out_dir: str
         (work / STEP_FILE).write_text(json.dumps({"key": key, "step": step, "summary": summary}, default=str))
         if final.exists():
             shutil.rmtree(final)
-        os.replace(work, final)
+        durable.publish(work, final)  # a crash right after must not leave a "finished" empty step
         cached = False
     else:
         cached = True

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Literal, Mapping, Protocol, Sequence, Union
 
 from ichigo.errors import InputError
-from ichigo.sound_tokens import SOUND_END, SOUND_START, SoundVocab, format_sound
+from ichigo.sound_tokens import NUM_SOUND_TOKENS, SOUND_END, SOUND_START, SoundVocab, format_sound
 
 BEGIN_OF_TEXT = "<|begin_of_text|>"
 END_OF_TEXT = "<|end_of_text|>"
@@ -248,6 +248,13 @@ def messages_to_json(messages: Sequence[Message]) -> list[dict]:
         for p in m.parts]} for m in messages]
 
 
+def _sound(codes: object, i: int) -> Sound:
+    """Client-sent codes: whole numbers in 0..512 (anything else would fail inside the LLM)."""
+    if not isinstance(codes, list) or not all(type(c) is int and 0 <= c < NUM_SOUND_TOKENS for c in codes):
+        raise ValueError(f"message {i}: sound codes must be a list of integers 0..{NUM_SOUND_TOKENS - 1}")
+    return Sound(codes)
+
+
 def messages_from_json(data: Sequence[dict]) -> list[Message]:
     out = []
     for i, m in enumerate(data):
@@ -256,7 +263,7 @@ def messages_from_json(data: Sequence[dict]) -> list[Message]:
             if isinstance(content, str):
                 parts: list[Part] = [content]
             else:
-                parts = [Sound(p["codes"]) if p["type"] == "sound" else str(p["text"]) for p in content]
+                parts = [_sound(p["codes"], i) if p["type"] == "sound" else str(p["text"]) for p in content]
             out.append(Message(m["role"], parts))
         except (KeyError, TypeError) as e:
             raise ValueError(f"message {i} is malformed ({e!r}): expected "

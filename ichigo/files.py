@@ -4,15 +4,15 @@ Parquet shard discovery. They sit below the packages so that none imports anothe
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 
 def write_atomic_bytes(path: Path, data: bytes) -> None:
-    """Write-then-rename so a killed job never leaves a half-written file behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Write-then-rename so a killed job never leaves a half-written file behind; fsynced before
+    and after the rename (ichigo.durable) so a finished name means the bytes are on disk."""
+    from ichigo import durable
+
+    durable.write_bytes(path, data)
 
 
 def write_json_atomic(path: Path, obj) -> None:

@@ -38,19 +38,25 @@ class PackageInfo:
 
 
 def describe_base(llm_dir: str | Path) -> tuple[str, dict[str, Any]]:
-    """(chat template id, base-model record) of an HF-format LLM dir written by this platform."""
-    from ichigo.model.checkpoint import META_FILE, load_args
-    from ichigo.model.tokenizer import IchigoTokenizer
-
+    """(chat template id, base-model record) of an HF-format LLM dir written by this platform,
+    read from its JSON files (config.json, tokenizer_config.json, ichigo.json) only."""
     d = Path(llm_dir)
-    tok = IchigoTokenizer.load(d)
-    args = load_args(d)
-    meta = json.loads((d / META_FILE).read_text()) if (d / META_FILE).is_file() else {}
+
+    def read(name: str) -> dict:
+        try:
+            return json.loads((d / name).read_text()) if (d / name).is_file() else {}
+        except json.JSONDecodeError as e:
+            raise InputError(f"{d / name} is not valid JSON: {e}") from None
+
+    cfg, tok_cfg, meta = read("config.json"), read("tokenizer_config.json"), read("ichigo.json")
+    fmt = tok_cfg.get("ichigo_chat_format", "llama3")  # checkpoints before formats: Llama-3
+    if fmt not in CHAT_TEMPLATE_IDS:
+        raise InputError(f"{d}: chat format {fmt!r} is not supported; supported: {sorted(CHAT_TEMPLATE_IDS)}")
     base = {k: v for k, v in (meta.get("base_model") or {}).items() if k != "loss_curve"}
-    base.update(chat_format=tok.chat_format.name, vocab_size=args.vocab_size,
-                base_vocab_size=tok.sound.base_vocab_size if tok.sound else args.vocab_size,
-                layers=args.num_layers, hidden=args.embed_dim, tied_embeddings=args.tie_embeddings)
-    return CHAT_TEMPLATE_IDS[tok.chat_format.name], base
+    base.update(chat_format=fmt, vocab_size=cfg.get("vocab_size"),
+                base_vocab_size=meta.get("base_vocab_size"), layers=cfg.get("num_hidden_layers"),
+                hidden=cfg.get("hidden_size"), tied_embeddings=bool(cfg.get("tie_word_embeddings")))
+    return CHAT_TEMPLATE_IDS[fmt], base
 
 
 def write_package(out_dir: str | Path, llm_dir: str | Path, speech_tokenizer_path: str | Path,
@@ -79,6 +85,7 @@ def read_package_info(package_dir: str | Path) -> PackageInfo:
     if not path.is_file():
         raise InputError(f"{package_dir} is not an Ichigo model package (no {PACKAGE_FILE})")
     info = PackageInfo(**json.loads(path.read_text()))
+    check_relative(info.speech_tokenizer_file, f"{path}: speech_tokenizer_file")
     if info.format != PACKAGE_FORMAT:
         raise InputError(f"package format {info.format!r} is not supported (need {PACKAGE_FORMAT})")
     if info.chat_template not in CHAT_TEMPLATE_IDS.values():
@@ -92,6 +99,28 @@ def llm_dir(package_dir: str | Path) -> Path:
     return Path(package_dir) / "llm"
 
 
+def check_relative(name: str, what: str) -> str:
+    """A path read from data (a package file, an S3 key) that must stay inside its directory:
+    no absolute path, no `..` segment (a package from the registry must not make serving read
+    /etc/... or another version's files)."""
+    p = Path(name)
+    if not name or p.is_absolute() or ".." in p.parts or "\0" in name:
+        raise InputError(f"{what} is {name!r}: it must be a relative path inside its directory "
+                         "(no leading '/', no '..')")
+    return name
+
+
+def inside(root: str | Path, name: str, what: str) -> Path:
+    """`root/name`, checked to stay under `root` after resolving symlinks too."""
+    check_relative(name, what)
+    base = Path(root).resolve()
+    out = (base / name).resolve()
+    if out != base and base not in out.parents:
+        raise InputError(f"{what} {name!r} leads outside {base}")
+    return out
+
+
 def speech_tokenizer_path(package_dir: str | Path) -> Path:
     info = read_package_info(package_dir)
-    return (Path(package_dir) / "speech_tokenizer" / info.speech_tokenizer_file).resolve()
+    return inside(Path(package_dir) / "speech_tokenizer", info.speech_tokenizer_file,
+                  "package.json speech_tokenizer_file")

@@ -8,8 +8,10 @@ directory keyed by bucket/key and are reused; a partial download never looks com
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+from ichigo import durable
 from ichigo.errors import ConfigError, InputError
 
 
@@ -17,11 +19,27 @@ def is_s3(uri: str | Path) -> bool:
     return str(uri).startswith("s3://")
 
 
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")  # S3's bucket naming rules
+
+
 def split_s3(uri: str) -> tuple[str, str]:
     bucket, _, key = str(uri)[len("s3://"):].partition("/")
     if not is_s3(uri) or not bucket:
         raise ConfigError(f"bad S3 URI {uri!r}: expected s3://bucket/key")
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise ConfigError(f"bad S3 URI {uri!r}: {bucket!r} is not a valid bucket name")
     return bucket, key
+
+
+def _local(root: Path, key: str) -> Path:
+    """Where object `key` lands in the cache; a key with `..` or a leading '/' (S3 allows any
+    bytes in a key) would otherwise write outside the cache."""
+    from ichigo.package import inside
+
+    try:
+        return inside(root, key, "S3 key")
+    except InputError as e:
+        raise InputError(f"refusing to download {e}") from None
 
 
 def s3_client():
@@ -43,7 +61,7 @@ def _download(client, bucket: str, key: str, dest: Path, size: int | None = None
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     client.download_file(bucket, key, str(tmp))
-    os.replace(tmp, dest)
+    durable.publish(tmp, dest)
     return dest
 
 
@@ -66,14 +84,14 @@ def fetch(uri: str | Path, cache_dir: str | Path | None = None) -> Path:
         raise InputError(f"cannot list {uri} ({type(e).__name__}: {e}); check the bucket and "
                          "the AWS_* credentials / AWS_ENDPOINT_URL") from None
     if key in objects:  # an exact object
-        return _download(client, bucket, key, root / key, objects[key])
+        return _download(client, bucket, key, _local(root, key), objects[key])
     prefix = key.rstrip("/") + "/" if key else ""
     under = {k: s for k, s in objects.items() if k.startswith(prefix) and not k.endswith("/")}
     if not under:
         raise InputError(f"nothing found at {uri}")
     for k, size in under.items():
-        _download(client, bucket, k, root / k, size)
-    return root / key.rstrip("/") if key else root
+        _download(client, bucket, k, _local(root, k), size)
+    return _local(root, key.rstrip("/")) if key.rstrip("/") else root
 
 
 def upload(local: str | Path, uri: str) -> None:

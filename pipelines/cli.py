@@ -129,7 +129,7 @@ def cmd_follow(args) -> int:
 def cmd_promote(args) -> int:
     from ichigo.registry import promote
 
-    v = promote(_profile(args).registry, args.version, alias=args.alias)
+    v = promote(_profile(args).registry, args.version, alias=args.alias, retry_failed=args.retry_failed)
     print(f"alias '{args.alias}' -> version {getattr(v, 'version', args.version)}")
     return 0
 
@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(pm)
     pm.add_argument("version", help="model version number")
     pm.add_argument("--alias", default="champion")
+    pm.add_argument("--retry-failed", action="store_true",
+                    help="re-promote a version whose rollout failed (clears ichigo.rollout_failed; "
+                         "the follower tries it again). Versions without gate_passed=true are never promoted")
     pm.set_defaults(fn=cmd_promote)
 
     rb = sub.add_parser("rollback", help="move an alias back to its previous version",

@@ -24,7 +24,7 @@ from ichigo.config.recipe import STAGES
 PIPELINE_NAME = "ichigo-speech-llm"
 
 
-def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False) -> dsl.PipelineTask:
+def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False, cache: bool = True) -> dsl.PipelineTask:
     """Kubernetes-only settings (kfp.local ignores them): S3 + MLflow credentials from Secrets."""
     from kfp import kubernetes
 
@@ -33,7 +33,10 @@ def _cluster_settings(task: dsl.PipelineTask, gpu: bool = False) -> dsl.Pipeline
         "access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY"})
     kubernetes.use_secret_as_env(task, secret_name="ichigo-s3", optional=True,  # absent on AWS S3
                                  secret_key_to_env={"endpoint_url": "AWS_ENDPOINT_URL"})
-    task.set_caching_options(True)
+    # MLflow identity "pipeline" (basic-auth on the cluster): runs, versions, the challenger alias
+    kubernetes.use_secret_as_env(task, secret_name="ichigo-mlflow-pipeline", secret_key_to_env={
+        "username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"})
+    task.set_caching_options(cache)
     return task
 
 
@@ -94,17 +97,21 @@ def build_pipeline(synthesis_gpus: int = 0):
                  stage1=trained[0].outputs["trained"], stage2=trained[1].outputs["trained"],
                  stage3=trained[2].outputs["trained"], text_stage1=text_evals[0].outputs["text_eval"],
                  text_stage2=text_evals[1].outputs["text_eval"]).set_display_name("gate")
-        for task in (prep, corpus, tok, codes, data, *trained, *text_evals, ev, g):
+        for task in (prep, corpus, tok, codes, data, *trained, *text_evals, ev):
             _cluster_settings(task)
+        # never cached: the gate reads the current champion (a cached pass could outlive it) and
+        # register must talk to the registry every run
+        _cluster_settings(g, cache=False)
         _judge_secret(ev)
         with dsl.If(g.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
             reg = register(profile_json=profile_json, run_label=run_label, candidate=model,
                            tokenizer=tok.outputs["tokenizer"], stages=data.outputs["stages"],
                            evaluation=ev.outputs["evaluation"],
                            decision=g.outputs["decision"]).set_display_name("register in MLflow")
-            _cluster_settings(reg)
+            _cluster_settings(reg, cache=False)
         with dsl.Else(name="gate-failed"):
             rej = reject(evaluation=ev.outputs["evaluation"], decision=g.outputs["decision"]).set_display_name("rejected")
+            rej.set_caching_options(False)
         return dsl.OneOf(reg.output, rej.output)
 
     return ichigo_pipeline

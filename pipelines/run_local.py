@@ -134,6 +134,20 @@ def benchmark_lines(s: dict) -> list[str]:
     return lines
 
 
+def family_lines(metrics: dict) -> list[str]:
+    """Spoken-QA exact and WER per held-out voice family (families training never heard)."""
+    from ichigo.eval.by_family import family_table
+
+    table = family_table(metrics)
+    if not table:
+        return []
+    lines = ["Held-out voice families (never trained on):"] + ["  " + row for row in table.splitlines()]
+    if "speech_qa_exact_mean_family" in metrics:
+        lines.append(f"  mean over families {metrics['speech_qa_exact_mean_family']:.1%}, lowest "
+                     f"{metrics.get('speech_qa_exact_min_family', float('nan')):.1%}")
+    return lines
+
+
 def format_summary(run: LocalRun, profile: Profile) -> str:
     s = run.summary
     lines = ["", "=" * 72, f"Ichigo pipeline ({profile.name} profile) finished in {run.seconds / 60:.1f} min", "=" * 72,
@@ -149,6 +163,7 @@ def format_summary(run: LocalRun, profile: Profile) -> str:
         fmt = (lambda x: f"{x:.4g}" if isinstance(x, (int, float)) else str(x))
         lines.append(f"  [{mark}] {c.get('name'):<32} {fmt(val):>10} {c.get('op', '')} {fmt(thr)}")
     lines += benchmark_lines(s)
+    lines += family_lines(s.get("metrics") or {})
     lines += untrained_lines(s.get("metrics") or {}, s.get("untrained"))
     if s.get("registered"):
         lines.append(f"Registered: {s['model']} version {s['version']} (alias '{s['alias']}')  {s.get('uri', '')}")

@@ -15,6 +15,7 @@ from ray.serve import Application
 from ichigo.config import Profile, load_profile
 from ichigo.deploy.serve_config import DEPLOYMENT_NAMES, GIB
 from ichigo.errors import ConfigError
+from serving.auth import load_api_keys
 from serving.ingress import Ingress
 from serving.model_source import require_model_uri
 from serving.models import LLMDeployment, SpeechTokenizerDeployment, TTSDeployment
@@ -69,6 +70,9 @@ def build_app(args: dict[str, Any]) -> Application:
     if not isinstance(args, dict):
         raise ConfigError("build_app takes a dict of args: {profile, model_uri}")
     profile = _profile(args)
+    # a malformed key file, or no key where ICHIGO_REQUIRE_API_KEYS is set (the cluster), fails
+    # the deploy here naming the variable, before any replica starts
+    load_api_keys()
     src = require_model_uri(args)
     src.check()
     follow = str(args.get("follow", True)).lower() not in ("false", "0", "no")

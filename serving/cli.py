@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         from serving.model_source import ModelSource
 
         ModelSource(uri).check()  # a bad path fails here, before Ray starts
+        from serving.auth import FILE_ENV, KEYS_ENV, load_api_keys, loopback
+
+        if not load_api_keys() and not loopback(host):
+            # an open /v1/* must not be reachable from the network
+            print(f"no API keys configured ({KEYS_ENV} or {FILE_ENV}): serving on 127.0.0.1 only, "
+                  f"not {host or '0.0.0.0'}", file=sys.stderr)
+            host = "127.0.0.1"
         from serving.local import port_taken
 
         if port_taken(host, port):

@@ -23,7 +23,9 @@ from ray import serve
 from ichigo.assistant import check_text, conversation
 from ichigo.chat_template import Message, Sound, messages_from_json, messages_to_json, user_audio
 from ichigo.config import Profile
+from serving import access
 from serving.errors import ApiError, from_exception
+from serving.versions import CodesVersionMismatch, codes_versions, note_codes_version
 from serving.events import SSE, OpenAIChunks, audio_event, encode, pick_media_type
 from serving.metrics import CONTENT_TYPE_LATEST, Metrics
 from serving.openai_api import (PCM16_RATE, WAV_RATE, AudioPart, audio_bytes, parse_request, pcm16_wav,
@@ -32,6 +34,7 @@ from serving.openai_api import (PCM16_RATE, WAV_RATE, AudioPart, audio_bytes, pa
 log = logging.getLogger("ichigo.serving")
 
 api = FastAPI(title="Ichigo speech assistant", docs_url="/docs", redoc_url=None)
+api.add_middleware(access.AccessMiddleware)  # keys, limits, timeouts, CORS: serving/access.py
 
 # what browsers' MediaRecorder and common tools send; everything is decoded by ichigo.audio
 AUDIO_TYPES = {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/webm", "video/webm",
@@ -39,6 +42,7 @@ AUDIO_TYPES = {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audi
                "audio/mpeg", "audio/mp3", "audio/flac", "audio/x-flac", "audio/aac",
                "application/octet-stream"}
 MULTIPART_SLACK = 64 * 1024  # form boundaries and a history field on top of the audio
+MAX_VERSION_RETRIES = 8  # LLM replicas tried for a request whose codes came from another version
 
 
 def _ray_death_errors() -> tuple[type[BaseException], ...]:
@@ -125,6 +129,8 @@ class Ingress:
         self._llm_stream = self.llm.options(stream=True)
         self.profile, self.cfg = profile, profile.serving
         self.model_name = profile.registry.model_name
+        # keys from this replica's environment; a malformed key file fails the replica's start
+        access.configure(self.cfg.access, self.cfg.max_upload_bytes * 4 // 3 + MULTIPART_SLACK)
         self.metrics = Metrics()
         self.page = resources.files("serving").joinpath("static/index.html").read_text()
         self._death = _ray_death_errors()
@@ -156,16 +162,20 @@ class Ingress:
                 self.metrics.failovers.inc()
 
     async def _encode(self, audio: bytes) -> list[int]:
-        return (await self._retry(self.speech.encode, audio))["codes"]
+        out = await self._retry(self.speech.encode, audio)
+        note_codes_version(out.get("version"))  # the LLM must run the same package version
+        return out["codes"]
 
     async def _llm_events(self, messages: list[dict], max_new: int | None,
                           temperature: float | None) -> AsyncIterator[dict]:
         """LLM events; if the replica dies mid-stream the request is replayed on another one and
         the already-sent prefix skipped (greedy decoding replays identically)."""
         sent, started = "", False
-        for attempt in range(3):
+        versions = sorted(codes_versions()) or None
+        attempt, mismatches = 0, 0
+        while True:
             produced = ""
-            gen = self._llm_stream.generate.remote(messages, max_new, temperature)
+            gen = self._llm_stream.generate.remote(messages, max_new, temperature, versions)
             try:
                 async for raw in gen:
                     for ev in _expand(raw):
@@ -184,8 +194,16 @@ class Ingress:
                             sent = produced
                         yield ev
                 return
+            except CodesVersionMismatch as e:  # raised before `start`: nothing was sent yet
+                mismatches += 1
+                if mismatches > MAX_VERSION_RETRIES:
+                    raise ApiError(503, "the model is being updated (speech tokenizer and LLM "
+                                   "versions differ right now); retry in a few seconds",
+                                   "model_updating") from e
+                await asyncio.sleep(0.05 * mismatches)  # the router picks a replica again
             except self._death:
-                if attempt == 2:
+                attempt += 1
+                if attempt == 3:
                     raise
                 self.metrics.failovers.inc()
                 log.warning("LLM replica died mid-stream; resuming on another replica")
@@ -327,7 +345,8 @@ class Ingress:
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
-        return {"status": "ok"}
+        policy = access.current()  # the voice page asks for a key when this says so
+        return {"status": "ok", "auth_required": bool(policy and policy.auth_required)}
 
     @api.get("/readyz")
     async def readyz(self) -> JSONResponse:

@@ -21,6 +21,7 @@ from ichigo.package import llm_dir
 from serving.coalesce import STREAM_INTERVAL_S, text_pieces
 from serving.errors import portable
 from serving.follow import cache_lock, start_follower
+from serving.versions import check_codes_version
 from serving.model_source import ModelSource
 
 log = logging.getLogger("ichigo.serving")
@@ -119,13 +120,15 @@ class LLMDeployment(_Follows):
         return GenParams(max_new_tokens=n, temperature=s.temperature if temperature is None else temperature)
 
     async def generate(self, messages: list[dict], max_new_tokens: int | None = None,
-                       temperature: float | None = None) -> AsyncIterator[dict]:
+                       temperature: float | None = None,
+                       codes_version: list[str] | None = None) -> AsyncIterator[dict]:
         try:
             msgs = messages_from_json(messages)
             params = self.params(max_new_tokens, temperature)
         except ValueError as e:
             raise portable(InputError(str(e))) from None
         with self.slot.lease() as (engine, version):
+            check_codes_version(codes_version, version)  # mid-rollout: the ingress retries elsewhere
             ids = prompt_ids(msgs, engine.tokenizer)
             try:  # before the first event, so the caller can still answer with a 4xx
                 engine.check_prompt(ids, params)

@@ -150,10 +150,15 @@ class TTSConfig(Section):
 
 class SpeechTokenizerConfig(Section):
     backend: Literal["codebook", "whisper_vq"] = "codebook"
-    checkpoint: str | None = None  # whisper_vq: local path or s3:// URI of the .model file
+    checkpoint: str | None = None  # whisper_vq + rq: local path or s3:// URI of the .model file
+    # whisper_vq quantizer: rq = whisperspeech's RQBottleneckTransformer checkpoint; kmeans = a
+    # codebook over the installed Whisper's encoder states, fit on train-split audio
+    quantizer: Literal["rq", "kmeans"] = "rq"
+    whisper_model: Literal["tiny.en", "base"] = "tiny.en"  # kmeans: which installed weights
+    window_seconds: float | None = Field(None, ge=1, le=30)  # kmeans: encoder window (None: 30 s)
     codebook_size: int = Field(512, ge=2, le=512)
     n_mels: int = Field(80, ge=8)
-    fit_seconds: float = Field(600.0, gt=0)  # codebook: how much audio the k-means sees
+    fit_seconds: float = Field(600.0, gt=0)  # codebook / kmeans: how much audio the k-means sees
     max_chunk_seconds: float = Field(30.0, gt=0)  # longer audio is chunked, never truncated
     batch_size: int = Field(16, ge=1)
     seed: int = 0
@@ -501,6 +506,18 @@ class RealtimeConfig(Section):
                                        "markdown, code, symbols or emoji.")
 
 
+class AccessConfig(Section):
+    """Who may call /v1/* and how much (serving/access.py). Keys are never in a profile: they
+    come from ICHIGO_API_KEYS / ICHIGO_API_KEYS_FILE. Limits are per key and per ingress replica."""
+
+    rate_per_minute: int = Field(120, ge=0)  # 0: no rate limit
+    burst: int = Field(20, ge=1)
+    max_concurrent: int = Field(8, ge=0)  # requests in flight per key; 0: no cap
+    body_timeout_s: float = Field(30.0, gt=0)  # whole body must arrive in this time, else 408
+    request_timeout_s: float = Field(60.0, gt=0)  # until the response starts, else 408
+    cors_origins: list[str] = Field(default_factory=list)  # empty: no CORS headers (same-origin only)
+
+
 class ServingConfig(Section):
     engine: Literal["torch", "vllm"] = "torch"
     host: str = "127.0.0.1"
@@ -521,6 +538,7 @@ class ServingConfig(Section):
     # reply's text is unchanged
     speakable_tts: bool = True
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
+    access: AccessConfig = AccessConfig()
     deployments: dict[Literal["speech_tokenizer", "llm", "tts", "ingress"], DeploymentConfig] = Field(
         default_factory=lambda: {k: DeploymentConfig() for k in ("speech_tokenizer", "llm", "tts", "ingress")})
 

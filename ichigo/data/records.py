@@ -9,7 +9,6 @@ as a JSON string so that Parquet needs no nested schema).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -17,6 +16,7 @@ from typing import Iterable, Iterator, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ichigo import durable
 from ichigo.chat_template import Message, messages_from_json, messages_to_json
 # re-exported: these moved to ichigo.files (below data and speech_tokenizer); old imports keep working
 from ichigo.files import shard_paths, write_atomic_bytes, write_json_atomic  # noqa: F401
@@ -52,7 +52,7 @@ def write_stage_shard(rows: Sequence[StageRow], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(stage_rows_to_table(rows), tmp)
-    os.replace(tmp, path)
+    durable.publish(tmp, path)
 
 
 def read_stage_rows(directory: Path) -> Iterator[StageRow]:
@@ -92,7 +92,7 @@ def write_eval_items(items: Iterable[EvalItem], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(pa.Table.from_pylist([vars(i) for i in items], schema=EVAL_SCHEMA), tmp)
-    os.replace(tmp, path)
+    durable.publish(tmp, path)
 
 
 def read_eval_items(path: Path) -> list[EvalItem]:

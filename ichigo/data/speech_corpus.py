@@ -36,6 +36,7 @@ from ichigo.data.augment import augment
 from ichigo.data.cards import write_dataset_card
 from ichigo.data.corpus_plan import AsrJob, Utterance, fingerprint, plan_corpus
 from ichigo.data.noise import make_noise
+from ichigo import durable
 from ichigo.data.records import write_json_atomic
 from ichigo.data.sources import SourceStats, iter_source, require_rows
 from ichigo.data.world_datasets import write_world_datasets
@@ -181,7 +182,7 @@ def build_shard(k: int, utts: list[Utterance], profile: Profile, out_dir: str) -
     table = pa.Table.from_pylist(_render(utts, profile), schema=CORPUS_SCHEMA)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: a stray worker may race us
     pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    durable.publish(tmp, path)
     return path.name
 
 

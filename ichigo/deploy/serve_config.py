@@ -57,7 +57,9 @@ def build_serve_config(profile: Profile) -> dict[str, Any]:
             "name": APP_NAME,
             "route_prefix": "/",
             "import_path": IMPORT_PATH,
-            "args": {"profile": profile.name, "model_uri": model_uri(profile)},
+            # one controller per alias: on the cluster the follower Deployment moves the
+            # RayService to each pinned version; replicas only resolve the alias when they start
+            "args": {"profile": profile.name, "model_uri": model_uri(profile), "follow": False},
             "deployments": deployments,
         }],
     }

@@ -1,12 +1,16 @@
 """Aliases (challenger, champion): validated moves, promotion, rollback, and their history.
 
 MLflow stages are deprecated upstream: an alias is the only pointer. Setting the alias by hand in
-the MLflow UI is the primary path; `promote`/`rollback` and the follower record what they see in
-two registered-model tags so that a rollback works after UI promotions too:
+the MLflow UI is the primary path; `promote`/`rollback` and the follower record what they see so
+that a rollback works after UI promotions too. The history is append-only: every event is its own
+registered-model tag `ichigo.alias_event.<alias>.<ns time>-<random>` (JSON), never read-modified-
+written, so concurrent writers (the follower, a human, a pipeline) cannot lose each other's
+events. The holder stack (rollback pops its top) and the audit log are replayed from the events,
+on top of the older single-tag form (`ichigo.alias_stack.<alias>`, `ichigo.alias_log.<alias>`).
 
-- `ichigo.alias_stack.<alias>`: JSON list of versions that held the alias, oldest first (rollback
-  pops the top);
-- `ichigo.alias_log.<alias>`: JSON list of the last events (who, when, what) for audit.
+Only gated models reach traffic: `promote` refuses a version whose `ichigo.gate_passed` tag is
+not `true` or that carries `ichigo.rollout_failed` (re-promote it with `retry_failed=True`, which
+clears that tag and records the retry), and the follower refuses the same (serving_refusal).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -25,6 +31,8 @@ from ichigo.registry.client import RegistryClient
 TAG_PREFIX = "ichigo."
 LINEAGE_HASH_TAG = "ichigo.lineage_hash"
 ROLLOUT_FAILED_TAG = "ichigo.rollout_failed"
+GATE_PASSED_TAG = "ichigo.gate_passed"
+REFUSED_TAG = "ichigo.refused"  # why the follower / promote would not serve a version (JSON)
 MAX_LOG_EVENTS = 25
 
 
@@ -34,6 +42,10 @@ def stack_tag(alias: str) -> str:
 
 def log_tag(alias: str) -> str:
     return f"ichigo.alias_log.{alias}"
+
+
+def event_prefix(alias: str) -> str:
+    return f"ichigo.alias_event.{alias}."
 
 
 def who() -> str:
@@ -134,23 +146,43 @@ def _model_tags(client: RegistryClient) -> dict[str, str]:
     return dict(rm.tags or {})
 
 
+def _events(tags: dict[str, str], alias: str) -> list[dict[str, Any]]:
+    prefix = event_prefix(alias)
+    return [json.loads(tags[k]) for k in sorted(k for k in tags if k.startswith(prefix))]
+
+
+def _replay(tags: dict[str, str], alias: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """(holder stack, audit log) from the legacy tags plus the append-only events."""
+    stack = json.loads(tags.get(stack_tag(alias), "[]"))
+    log = json.loads(tags.get(log_tag(alias), "[]"))
+    for ev in _events(tags, alias):
+        v = ev["version"]
+        if ev.get("op") == "rollback":  # back to `v`: everything above it goes
+            while stack and stack[-1] != v:
+                stack.pop()
+            if not stack:
+                stack.append(v)
+        elif ev.get("op") == "push" and (not stack or stack[-1] != v):
+            stack.append(v)
+        log.append({k: x for k, x in ev.items() if k != "op"})
+    return stack, log[-MAX_LOG_EVENTS:]
+
+
 def alias_stack(cfg: RegistryConfig | RegistryClient, alias: str) -> list[str]:
     client = _client(cfg)
-    return json.loads(_model_tags(client).get(stack_tag(alias), "[]"))
+    return _replay(_model_tags(client), alias)[0]
 
 
 def alias_log(cfg: RegistryConfig | RegistryClient, alias: str) -> list[dict[str, Any]]:
     client = _client(cfg)
-    return json.loads(_model_tags(client).get(log_tag(alias), "[]"))
+    return _replay(_model_tags(client), alias)[1]
 
 
-def _write_history(client: RegistryClient, alias: str, stack: list[str], event: dict[str, Any] | None) -> None:
-    set_tag = client.mlflow.set_registered_model_tag
-    client.call(set_tag, client.model_name, stack_tag(alias), json.dumps(stack[-50:]), what="set tag")
-    if event is not None:
-        log = json.loads(_model_tags(client).get(log_tag(alias), "[]"))
-        log = (log + [event])[-MAX_LOG_EVENTS:]
-        client.call(set_tag, client.model_name, log_tag(alias), json.dumps(log), what="set tag")
+def _append_event(client: RegistryClient, alias: str, op: str, event: dict[str, Any]) -> None:
+    """One new tag per event: a write never depends on what another writer did (no lost update)."""
+    key = f"{event_prefix(alias)}{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    client.call(client.mlflow.set_registered_model_tag, client.model_name, key,
+                json.dumps({"op": op, **event}), what="set tag")
 
 
 def record_holder(cfg: RegistryConfig | RegistryClient, alias: str, version: str, action: str,
@@ -159,24 +191,50 @@ def record_holder(cfg: RegistryConfig | RegistryClient, alias: str, version: str
     `only_if_new`: record nothing when it is already on top (an observation, not an action)."""
     client = _client(cfg)
     stack = alias_stack(client, alias)
-    if stack and stack[-1] == str(version):
-        if only_if_new:
-            return stack
-    else:
-        stack.append(str(version))
+    if only_if_new and stack and stack[-1] == str(version):
+        return stack
     event = {"action": action, "version": str(version), "by": who(), "at": now()}
     if detail:
         event["detail"] = detail
-    _write_history(client, alias, stack, event)
+    _append_event(client, alias, "push", event)
+    if not stack or stack[-1] != str(version):
+        stack.append(str(version))
     return stack
+
+
+def serving_refusal(v: VersionInfo) -> str | None:
+    """Why `v` must not serve traffic, or None: it did not pass the eval gate, or a rollout of
+    it failed (until someone re-promotes it on purpose)."""
+    if v.tags.get(GATE_PASSED_TAG) != "true":
+        return (f"version {v.version} has no {GATE_PASSED_TAG}=true tag "
+                f"(got {v.tags.get(GATE_PASSED_TAG)!r}): only versions that passed the eval gate serve")
+    if ROLLOUT_FAILED_TAG in v.tags:
+        return (f"version {v.version} failed a rollout ({v.tags[ROLLOUT_FAILED_TAG][:200]}); "
+                "re-promote it with retry_failed (ichigo promote --retry-failed) to try again")
+    return None
 
 
 # ---- promotion -----------------------------------------------------------------------------
 
-def promote(cfg: RegistryConfig, version: str | int, alias: str | None = None) -> VersionInfo:
-    """Move `alias` (default: the serving alias, `champion`) to `version`, recording history."""
+def promote(cfg: RegistryConfig, version: str | int, alias: str | None = None,
+            retry_failed: bool = False) -> VersionInfo:
+    """Move `alias` (default: the serving alias, `champion`) to `version`, recording history.
+    Refuses a version that did not pass the gate, or whose rollout failed (unless
+    `retry_failed`: then the failure tag is cleared and the follower tries it again)."""
     client = _client(cfg)
     alias = alias or cfg.serving_alias
+    target = _require_ready(client, version)
+    if retry_failed and ROLLOUT_FAILED_TAG in target.tags:
+        client.call(client.mlflow.set_model_version_tag, client.model_name, target.version,
+                    "ichigo.rollout_retried", json.dumps({"at": now(), "by": who(),
+                                                          "failure": target.tags[ROLLOUT_FAILED_TAG]}),
+                    what="set tag")
+        client.call(client.mlflow.delete_model_version_tag, client.model_name, target.version,
+                    ROLLOUT_FAILED_TAG, what="delete tag")
+        target = _require_ready(client, version)
+    refusal = serving_refusal(target)
+    if refusal is not None:
+        raise InputError(f"not promoting {client.model_name} to {alias!r}: {refusal}")
     current = alias_version(client, alias)
     if current is not None:
         # a holder set by hand in the UI that nobody recorded yet: record it so rollback can reach it
@@ -201,9 +259,10 @@ def rollback(cfg: RegistryConfig, alias: str | None = None, reason: str = "") ->
     popped = [stack.pop()]
     while stack:
         prev = get_version(client, stack[-1])
-        if prev is not None and prev.status == "READY" and prev.version != current.version:
+        if (prev is not None and prev.status == "READY" and prev.version != current.version
+                and serving_refusal(prev) is None):
             break
-        popped.append(stack.pop())  # deleted versions (or repeats) are skipped
+        popped.append(stack.pop())  # deleted, refused (ungated, failed) versions and repeats are skipped
     else:
         raise InputError(f"alias {alias!r} has no earlier holder to roll back to "
                          f"(history: {alias_stack(client, alias)}); promote a version instead")
@@ -212,8 +271,8 @@ def rollback(cfg: RegistryConfig, alias: str | None = None, reason: str = "") ->
                 f"ichigo.rolled_back.{alias}", f"{now()} by {who()}" + (f": {reason}" if reason else ""),
                 what="set tag")
     detail = f"from {current.version}" + (f": {reason}" if reason else "")
-    event = {"action": "rollback", "version": target.version, "by": who(), "at": now(), "detail": detail}
-    _write_history(client, alias, stack, event)
+    _append_event(client, alias, "rollback",
+                  {"action": "rollback", "version": target.version, "by": who(), "at": now(), "detail": detail})
     return target
 
 

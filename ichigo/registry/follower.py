@@ -6,6 +6,13 @@ by hand in the MLflow UI: all the same to the follower), the new version's packa
 health check fails, the previous version is applied again, the failure is tagged on the version,
 and (setting `revert_alias`, default on) the alias is moved back, so the registry shows what runs.
 
+Only gated models reach traffic: a target without `ichigo.gate_passed=true`, or with
+`ichigo.rollout_failed`, is refused before anything is loaded (the refusal is logged, tagged on
+the version, and the alias moved back). A failed rollout is remembered in the registry (the tag),
+not only in memory, so a restarted follower does not retry it, and a deliberate re-promotion
+(`promote(..., retry_failed=True)` clears the tag) does. While a rollout runs, the heartbeat file
+keeps being touched, so a liveness probe shorter than a rollout cannot kill the follower midway.
+
 Drive it from a test with `poll_once()`; `run()` loops until stopped.
 """
 
@@ -15,6 +22,7 @@ import json
 import logging
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,7 +30,8 @@ from typing import Callable
 from ichigo.config import RegistryConfig
 from ichigo.errors import ConfigError
 from ichigo.registry.aliases import (
-    ROLLOUT_FAILED_TAG, VersionInfo, alias_version, get_version, now, record_holder, set_alias,
+    REFUSED_TAG, ROLLOUT_FAILED_TAG, VersionInfo, alias_version, get_version, now, record_holder,
+    serving_refusal, set_alias,
 )
 from ichigo.registry.client import RegistryClient, RegistryUnavailableError
 from ichigo.registry.resolve import download_version
@@ -35,7 +44,8 @@ HealthFn = Callable[[], bool]
 
 @dataclass(frozen=True)
 class FollowEvent:
-    """What one poll did. kind: unchanged | no_alias | applied | failed | skipped | unavailable."""
+    """What one poll did. kind: unchanged | no_alias | applied | failed | refused | skipped |
+    unavailable."""
 
     kind: str
     version: str | None = None
@@ -61,7 +71,9 @@ class AliasFollower:
         self.fetch_package = fetch_package
         self.current: VersionInfo | None = None
         self.current_path: Path | None = None
-        self.failed: set[str] = set()  # versions that failed here; not retried until re-promoted
+        # versions whose failure could not be tagged in MLflow (registry down): skipped from memory
+        self.failed: set[str] = set()
+        self.refused: set[str] = set()  # refusals already recorded (tag once, log every poll)
         self.events: list[FollowEvent] = []
         self._stop = threading.Event()
 
@@ -69,6 +81,22 @@ class AliasFollower:
         """Tell the follower what the server already runs (e.g. loaded at start-up)."""
         self.current = version
         self.current_path = Path(package_path) if package_path is not None else None
+
+    def adopt_running(self, version: VersionInfo | None, package_path: Path | None = None) -> bool:
+        """After a restart: take what runs as the fallback only if it may serve and is healthy
+        now (the previous follower may have died mid-rollout of an unverified version). Else the
+        first poll rolls out the alias target from scratch. Returns whether it was adopted."""
+        if version is None:
+            return False
+        refusal = serving_refusal(version)
+        with self._heartbeat_while_busy():
+            healthy = refusal is None and self.health_check()
+        if not healthy:
+            log.error("not adopting the running version %s after a restart: %s", version.version,
+                      refusal or "its health check fails")
+            return False
+        self.assume_current(version, package_path)
+        return True
 
     # ---- one poll ------------------------------------------------------------------------
     def poll_once(self) -> FollowEvent:
@@ -80,20 +108,27 @@ class AliasFollower:
         if target is None:
             return self._event(FollowEvent("no_alias", previous=self._cur()))
         if self.current is not None and target.version == self.current.version:
-            self.failed.discard(target.version)  # the alias came back: a later re-promotion retries
+            # the alias came back to what runs: a later deliberate re-promotion of a version that
+            # failed only in memory (its tag could not be written) is retried
+            self.failed.clear()
             return self._event(FollowEvent("unchanged", target.version))
+        refusal = serving_refusal(target)
+        if refusal is not None:
+            return self._event(self._refuse(target, refusal))
         if target.version in self.failed:
             return self._event(FollowEvent("skipped", target.version, self._cur(),
                                            "failed earlier; promote another version"))
         previous, previous_path = self.current, self.current_path
         try:
-            path = download_version(self.client, target, self.cache_dir) if self.fetch_package else None
-            self.apply(target, path)
-            healthy = self.health_check()
+            with self._heartbeat_while_busy():
+                path = download_version(self.client, target, self.cache_dir) if self.fetch_package else None
+                self.apply(target, path)
+                healthy = self.health_check()
             if not healthy:
                 raise RuntimeError("health check failed after loading the new version")
         except Exception as e:  # noqa: BLE001 - any failure means: go back to what worked
-            return self._event(self._recover(target, previous, previous_path, e))
+            with self._heartbeat_while_busy():
+                return self._event(self._recover(target, previous, previous_path, e))
         self.current, self.current_path = target, path
         self.failed.discard(target.version)
         try:
@@ -104,11 +139,27 @@ class AliasFollower:
         log.info("now serving %s (alias %s)", target.uri, self.alias)
         return self._event(FollowEvent("applied", target.version, previous.version if previous else None))
 
+    def _refuse(self, target: VersionInfo, reason: str) -> FollowEvent:
+        """Never load it; record why on the version and move the alias back to what runs."""
+        log.error("refusing to serve %s (alias %s): %s", target.uri, self.alias, reason)
+        if target.version not in self.refused:
+            try:
+                record = {"at": now(), "alias": self.alias, "reason": reason, "kept": self._cur()}
+                self.client.call(self.client.mlflow.set_model_version_tag, self.client.model_name,
+                                 target.version, REFUSED_TAG, json.dumps(record), what="tag refused version")
+                if self.revert_alias and self.current is not None:
+                    set_alias(self.client, self.alias, self.current.version)
+                    record_holder(self.client, self.alias, self.current.version, "auto-revert",
+                                  f"version {target.version} refused: {reason[:200]}")
+                self.refused.add(target.version)
+            except RegistryUnavailableError as e:
+                log.error("could not record the refusal in MLflow: %s", e)
+        return FollowEvent("refused", target.version, self._cur(), reason)
+
     def _recover(self, target: VersionInfo, previous: VersionInfo | None, previous_path: Path | None,
                  err: Exception) -> FollowEvent:
         msg = f"{type(err).__name__}: {err}"[:1000]
         log.error("version %s failed to roll out: %s", target.version, msg)
-        self.failed.add(target.version)
         if previous is not None:
             try:
                 self.apply(previous, previous_path)
@@ -121,22 +172,50 @@ class AliasFollower:
         try:
             self.client.call(self.client.mlflow.set_model_version_tag, self.client.model_name, target.version,
                              ROLLOUT_FAILED_TAG, json.dumps(record), what="tag failed version")
+            self.refused.discard(target.version)
             if self.revert_alias and previous is not None:
                 set_alias(self.client, self.alias, previous.version)
                 record_holder(self.client, self.alias, previous.version, "auto-revert",
                               f"version {target.version} failed: {msg[:200]}")
         except RegistryUnavailableError as e:
             log.error("could not record the failed rollout in MLflow: %s", e)
+            self.failed.add(target.version)  # not in the registry: remember it here
         return FollowEvent("failed", target.version, previous.version if previous else None, msg)
 
     def _cur(self) -> str | None:
         return self.current.version if self.current else None
 
-    def _event(self, ev: FollowEvent, heartbeat: bool = True) -> FollowEvent:
-        self.events.append(ev)
-        if heartbeat and self.heartbeat_file is not None:
+    def _beat(self) -> None:
+        if self.heartbeat_file is not None:
             self.heartbeat_file.parent.mkdir(parents=True, exist_ok=True)
             self.heartbeat_file.touch()
+
+    @contextmanager
+    def _heartbeat_while_busy(self):
+        """A rollout may wait longer than the liveness probe allows between beats (KubeRay
+        upgrades take minutes): beat every poll interval while it works, from a side thread that
+        ends with the rollout, so a follower stuck anywhere else still stops beating."""
+        if self.heartbeat_file is None:
+            yield
+            return
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(min(self.poll_seconds, 30.0)):
+                self._beat()
+
+        t = threading.Thread(target=beat, name="follower-heartbeat", daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            done.set()
+            t.join()
+
+    def _event(self, ev: FollowEvent, heartbeat: bool = True) -> FollowEvent:
+        self.events.append(ev)
+        if heartbeat:
+            self._beat()
         return ev
 
     # ---- loop ----------------------------------------------------------------------------
@@ -184,7 +263,7 @@ def run_follower(profile: str = "local", apply: ApplyFn | None = None,
     if not fetch:
         pinned = patcher.deployed_version()
         running = get_version(follower.client, pinned) if pinned else None
-        if running is not None:  # what runs now is what a failed rollout goes back to
-            follower.assume_current(running, None)
+        # what runs now is what a failed rollout goes back to, once checked: never assumed
+        follower.adopt_running(running, None)
     follower.run(max_polls=max_polls)
     return follower

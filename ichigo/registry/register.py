@@ -18,7 +18,7 @@ from ichigo.config import RegistryConfig
 from ichigo.errors import InputError
 from ichigo.package import read_package_info
 from ichigo.registry.aliases import LINEAGE_HASH_TAG, VersionInfo, get_version, now, set_alias, who
-from ichigo.registry.client import RegistryClient, RegistryUnavailableError
+from ichigo.registry.client import RegistryClient, RegistryUnavailableError, is_transient
 from ichigo.registry.lineage import Lineage, numeric_metrics
 from ichigo.registry.model_card import render_model_card
 
@@ -45,7 +45,9 @@ def _check_inputs(package_dir: Path, gate_report_paths: list[Path]) -> dict[str,
     return vars(info)
 
 
-def _find_by_lineage(client: RegistryClient, lineage_hash: str) -> VersionInfo | None:
+def _find_by_lineage(client: RegistryClient, lineage_hash: str, pending: bool = False) -> VersionInfo | None:
+    """The oldest version registered for this lineage: READY ones, and with `pending` also those
+    still PENDING_REGISTRATION (made by a create whose response was lost, or by a concurrent run)."""
     from mlflow.exceptions import MlflowException
 
     flt = f"name = '{client.model_name}' and tags.`{LINEAGE_HASH_TAG}` = '{lineage_hash}'"
@@ -55,9 +57,38 @@ def _find_by_lineage(client: RegistryClient, lineage_hash: str) -> VersionInfo |
         if e.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
         raise
-    ready = sorted((VersionInfo.from_mlflow(m) for m in found if str(m.status) == "READY"),
-                   key=lambda v: int(v.version))
-    return ready[0] if ready else None
+    ok = {"READY", "PENDING_REGISTRATION"} if pending else {"READY"}
+    usable = sorted((VersionInfo.from_mlflow(m) for m in found if str(m.status) in ok),
+                    key=lambda v: int(v.version))
+    return usable[0] if usable else None
+
+
+def _create_version_once(client: RegistryClient, lineage_hash: str, *args: Any, **kwargs: Any) -> str:
+    """`create_model_version`, retried on transient failures; before each retry, the versions of
+    this lineage are searched first: a create whose response was lost (connection dropped after
+    the server committed it) must not make a second version."""
+    delay = client.cfg.retry_backoff_seconds
+    attempts = client.cfg.retries + 1
+    for i in range(attempts):
+        if i:
+            made = _find_by_lineage(client, lineage_hash, pending=True)
+            if made is not None:
+                log.warning("create_model_version's response was lost; version %s of this lineage "
+                            "exists: using it", made.version)
+                return made.version
+        try:
+            return str(client.mlflow.create_model_version(*args, **kwargs).version)
+        except Exception as e:  # noqa: BLE001 - classified right below
+            if not is_transient(e):
+                raise
+            if i == attempts - 1:
+                raise RegistryUnavailableError(f"MLflow registry at {client.tracking_uri} did not answer "
+                                               f"create_model_version after {attempts} attempt(s): {e}") from e
+            log.warning("create_model_version failed (%s); looking for its version before retry %d/%d",
+                        e, i + 1, attempts - 1)
+            time.sleep(delay)
+            delay = min(delay * 2, client.cfg.retry_max_backoff_seconds)
+    raise AssertionError("unreachable")
 
 
 def _ensure_registered_model(client: RegistryClient, description: str) -> None:
@@ -132,9 +163,10 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
     alias = alias or cfg.candidate_alias
 
     client = RegistryClient(cfg)
-    existing = _find_by_lineage(client, lineage_hash)
+    existing = _find_by_lineage(client, lineage_hash, pending=True)
     if existing is not None:
         log.info("lineage %s already registered as version %s", lineage_hash[:12], existing.version)
+        existing = _wait_ready(client, existing.version)
         set_alias(client, alias, existing.version)
         return RegisteredVersion(existing.name, existing.version, existing.run_id or "", existing.uri, created=False)
 
@@ -179,10 +211,9 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
             staged = Path(tmp) / PACKAGE_ARTIFACT
             shutil.copytree(package_dir, staged, copy_function=_link_or_copy)
             model_info = client.call(_log_model, staged, what="upload the package")
-        mv = client.call(client.mlflow.create_model_version, client.model_name, model_info.model_uri,
-                         run_id=run_id, tags=_version_tags(lineage, lineage_hash), description=card,
-                         model_id=model_info.model_id,
-                         what="create version")
+        version = _create_version_once(client, lineage_hash, client.model_name, model_info.model_uri,
+                                       run_id=run_id, tags=_version_tags(lineage, lineage_hash),
+                                       description=card, model_id=model_info.model_id)
         client.call(client.mlflow.set_terminated, run_id, "FINISHED", what="end run")
     except BaseException:
         try:
@@ -190,7 +221,7 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
         except Exception:  # noqa: BLE001 - the original error is the one to report
             pass
         raise
-    v = _wait_ready(client, str(mv.version))
+    v = _wait_ready(client, version)
     set_alias(client, alias, v.version)
     return RegisteredVersion(v.name, v.version, run_id, v.uri)
 

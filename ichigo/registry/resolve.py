@@ -6,7 +6,6 @@ interrupted download is redone and a finished one is reused without touching the
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -15,6 +14,7 @@ from pathlib import Path
 from ichigo.config import RegistryConfig
 from ichigo.errors import InputError
 from ichigo.package import read_package_info
+from ichigo import durable
 from ichigo.registry.aliases import VersionInfo, _client, alias_version, get_version
 from ichigo.registry.client import RegistryClient, expand
 
@@ -75,7 +75,7 @@ def download_version(cfg: RegistryConfig | RegistryClient, v: VersionInfo,
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():  # an earlier interrupted attempt
             shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        durable.publish(tmp, dest)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

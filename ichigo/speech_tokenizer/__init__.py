@@ -1,7 +1,9 @@
 """Speech tokenizers: 16 kHz audio -> 25 codes/s in 0..511 (pad 512).
 
-`CodebookTokenizer` (embedded, k-means over log-mel, fit locally) and `WhisperVQTokenizer`
-(cluster, whisperspeech's RQBottleneckTransformer). Both batch, chunk long audio, save and load.
+`CodebookTokenizer` (k-means over log-mel, fit locally), and behind the `whisper_vq` backend
+`WhisperKMeansTokenizer` (k-means over the installed Whisper's encoder states, fit locally) or
+`WhisperVQTokenizer` (whisperspeech's RQBottleneckTransformer checkpoint). All batch, chunk long
+audio, save and load.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ def load_speech_tokenizer(config: SpeechTokenizerConfig, checkpoint: str | Path,
     """The backend named by `config`, from a local path or (whisper_vq) an s3:// URI."""
     if config.backend == "codebook":
         return CodebookTokenizer.load(checkpoint)
+    from ichigo.speech_tokenizer.whisper_kmeans import WhisperKMeansTokenizer, is_whisper_kmeans_file
+    local = checkpoint
+    if config.quantizer == "kmeans" and "://" in str(checkpoint):
+        from ichigo.storage import fetch
+        local = fetch(str(checkpoint))
+    # a k-means file says what it is, so a package trained with it loads whatever the profile says
+    if config.quantizer == "kmeans" or is_whisper_kmeans_file(local):
+        return WhisperKMeansTokenizer.load(local, batch_size=config.batch_size, device=device)
     from ichigo.speech_tokenizer.whisper_vq import WhisperVQTokenizer
     return WhisperVQTokenizer.load(checkpoint, batch_size=config.batch_size,
                                    max_chunk_seconds=config.max_chunk_seconds, device=device)
@@ -27,8 +37,15 @@ def __getattr__(name: str):
     if name in ("WhisperVQTokenizer", "build_random_whisper_vq"):
         from ichigo.speech_tokenizer import whisper_vq
         return getattr(whisper_vq, name)
+    if name in ("WhisperKMeansTokenizer", "fit_whisper_kmeans"):
+        from ichigo.speech_tokenizer import whisper_kmeans
+        return getattr(whisper_kmeans, name)
+    if name == "WhisperASR":
+        from ichigo.speech_tokenizer.whisper_asr import WhisperASR
+        return WhisperASR
     raise AttributeError(name)
 
 
-__all__ = ["SpeechTokenizer", "CodebookTokenizer", "WhisperVQTokenizer", "fit_codebook",
-           "load_speech_tokenizer", "num_tokens", "build_random_whisper_vq"]
+__all__ = ["SpeechTokenizer", "CodebookTokenizer", "WhisperVQTokenizer", "WhisperKMeansTokenizer",
+           "WhisperASR", "fit_codebook", "fit_whisper_kmeans", "load_speech_tokenizer", "num_tokens",
+           "build_random_whisper_vq"]

@@ -1,5 +1,6 @@
-"""Step 2: get a speech tokenizer ready. codebook: fit on train-split audio only (never eval
-voices); whisper_vq: fetch the checkpoint (local or s3://) and check that it loads and encodes."""
+"""Step 2: get a speech tokenizer ready. codebook and whisper_vq + kmeans: fit on train-split audio
+only (never eval voices); whisper_vq + rq: fetch the checkpoint (local or s3://) and check that it
+loads and encodes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ichigo.files import shard_paths, write_json_atomic
 from ichigo.errors import ConfigError
 
 CODEBOOK_FILE = "codebook.npz"
+WHISPER_KMEANS_FILE = "whisper_kmeans.npz"
 
 
 def _train_waves(corpus_dir: Path, seconds: float, seed: int) -> list[np.ndarray]:
@@ -56,6 +58,20 @@ def fit_tokenizer_step(profile: Profile, corpus_dir: str | Path, out_dir: str | 
             tok = fit_codebook(waves, cfg)
             tok.save(path)
         summary = {"backend": "codebook", "path": str(path), **tok.meta.__dict__}
+    elif cfg.quantizer == "kmeans":
+        from ichigo.speech_tokenizer.whisper_kmeans import WhisperKMeansTokenizer, fit_whisper_kmeans
+        from ichigo.speech_tokenizer.whisper_weights import locate_weights
+        locate_weights(cfg.whisper_model)  # a missing weights package fails before any audio is read
+        path = out_dir / WHISPER_KMEANS_FILE
+        if path.is_file():  # idempotent: same inputs, same seed, same weights -> same codebook
+            tok = WhisperKMeansTokenizer.load(path, batch_size=cfg.batch_size)
+        else:
+            waves = _train_waves(Path(corpus_dir), cfg.fit_seconds, cfg.seed)
+            if not waves:
+                raise ConfigError(f"no usable train-split speech in {corpus_dir} to fit the Whisper k-means")
+            tok = fit_whisper_kmeans(waves, cfg)
+            tok.save(path)
+        summary = {"backend": "whisper_vq", "quantizer": "kmeans", "path": str(path), **tok.meta.__dict__}
     else:
         from ichigo.speech_tokenizer.whisper_vq import WhisperVQTokenizer
         if not cfg.checkpoint:

@@ -18,6 +18,7 @@ batch saves there is per-call overhead and thread synchronisation (benchmarks/be
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -62,7 +63,9 @@ class WhisperVQTokenizer:
         vq_mod = import_whisperspeech("vq_stoks")
         vq_path = fetch(str(vq_checkpoint))
         try:
-            spec = torch.load(vq_path, map_location="cpu", weights_only=False)
+            # weights_only: a checkpoint from S3 / a package must not be able to run code (issue #17);
+            # it holds only a state dict and JSON-like config/tunables dicts
+            spec = torch.load(vq_path, map_location="cpu", weights_only=True)
             vq = vq_mod.RQBottleneckTransformer(**spec["config"], tunables=vq_mod.Tunables(
                 **vq_mod.Tunables.upgrade(spec.get("tunables", {}))))
             vq.load_state_dict(spec["state_dict"])
@@ -74,7 +77,7 @@ class WhisperVQTokenizer:
             whisper_checkpoint = str(vq_checkpoint).rsplit("/", 1)[0] + "/" + name \
                 if "/" in str(vq_checkpoint) else name
         wh_path = fetch(str(whisper_checkpoint))
-        wh = whisper.load_model(str(wh_path), device=device)
+        wh = whisper.load_model(str(wh_path), device=device)  # torch.load(weights_only=True) inside
         return cls(vq, wh, batch_size=batch_size, max_chunk_seconds=max_chunk_seconds, device=device)
 
     def _mels(self, pieces: list[np.ndarray]):
@@ -142,8 +145,9 @@ class WhisperVQTokenizer:
         wh_path = path.with_name(path.stem + ".whisper.pt")
         torch.save({"dims": dataclasses.asdict(self.whisper.dims),
                     "model_state_dict": self.whisper.state_dict()}, wh_path)
-        config = dict(self.vq.__stored_args__, whisper_model_name=wh_path.name)
-        torch.save({"config": config, "tunables": dataclasses.asdict(self.vq.tunables),
+        # plain JSON-able values only, so that load() can use torch.load(weights_only=True)
+        config = json.loads(json.dumps(dict(self.vq.__stored_args__, whisper_model_name=wh_path.name)))
+        torch.save({"config": config, "tunables": json.loads(json.dumps(dataclasses.asdict(self.vq.tunables))),
                     "state_dict": self.vq.state_dict()}, path)
         return path
 

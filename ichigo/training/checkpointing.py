@@ -13,6 +13,7 @@ any moment leaves either a complete checkpoint or none (stale temp dirs are remo
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import shutil
@@ -24,8 +25,11 @@ import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
 
+from ichigo import durable
 from ichigo.model.checkpoint import save_pretrained
 from ichigo.training.distributed import DistEnv, gather_full_state_dict
+
+log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 _STEP_RE = re.compile(r"^step_(\d+)$")
@@ -52,7 +56,14 @@ def clean_stale(output_dir: Path) -> None:
 
 
 def rng_state() -> dict:
-    st = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    """Every RNG as tensors and plain numbers only, so it loads with torch.load(weights_only=True):
+    checkpoints come back from S3, and unpickling arbitrary objects from there would run code."""
+    version, mt, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    st = {"torch": torch.get_rng_state(),
+          "python": {"version": version, "state": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
+          "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                    "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
     if torch.cuda.is_available():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -60,10 +71,24 @@ def rng_state() -> dict:
 
 def set_rng_state(st: dict) -> None:
     torch.set_rng_state(st["torch"])
-    random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
+    py = st["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
+    n = st["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def load_rng_file(path: Path) -> dict | None:
+    """The saved RNG state, loaded with weights_only=True; None (with a warning) for a file in
+    the old pickled format, which is not loaded: the resumed run then keeps its fresh seeds."""
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - pickle.UnpicklingError and friends
+        log.warning("not restoring RNG state from %s (%s): re-save it with this version", path,
+                    str(e).splitlines()[0][:200])
+        return None
 
 
 def save_checkpoint(output_dir: Path, step: int, model, optimizer, scheduler, trainer_state: dict,
@@ -92,6 +117,7 @@ def save_checkpoint(output_dir: Path, step: int, model, optimizer, scheduler, tr
         try:
             if final.exists():
                 shutil.rmtree(final)
+            durable.fsync_tree(tmp)  # resume trusts any step_* dir: its bytes must be on disk
             tmp.rename(final)
         except FileNotFoundError:  # shared filesystem: another node renamed it
             pass
@@ -111,5 +137,7 @@ def load_resume_state(ckpt: Path, model, optimizer, scheduler, env: DistEnv) -> 
     scheduler.load_state_dict(state["scheduler"])
     rng_file = ckpt / "resume" / f"rng_rank{env.rank}.pt"
     if state.get("world_size") == env.world_size and rng_file.is_file():
-        set_rng_state(torch.load(rng_file, weights_only=False))
+        st = load_rng_file(rng_file)
+        if st is not None:
+            set_rng_state(st)
     return state

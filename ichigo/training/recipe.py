@@ -42,6 +42,7 @@ from ichigo.training.data import load_tokenized
 from ichigo.training.distributed import (
     DistEnv, all_reduce_sum, as_float, build_sharded_model, gather_full_state_dict, init_distributed,
 )
+from ichigo.training.determinism import fingerprint
 from ichigo.training.metrics import MetricsLogger, read_metrics
 from ichigo.training.packing import Batch, collate, epoch_units, step_slices
 from ichigo.training.results import RESULT_FILE
@@ -273,6 +274,7 @@ class Trainer:
                 final_loss=losses[-1] if losses else None,
                 tokens_per_s=float(np.mean([r["tokens_per_s"] for r in tail])) if tail else 0.0,
                 train_seconds=seconds, world_size=env.world_size,
+                determinism=fingerprint(env.world_size),  # what bitwise repeats need
                 output_dir=str(self.cfg.output_dir).rstrip("/") + f"/{MODEL_SUBDIR}"))
         del full
         dist.barrier()

@@ -1,4 +1,5 @@
-"""The `/v1/realtime` WebSocket handler: key check, session cap, then one RealtimeSession."""
+"""The `/v1/realtime` WebSocket handler: session cap, then one RealtimeSession. The API key was
+checked before the upgrade by the access middleware (serving/access.py), as on every /v1 route."""
 
 from __future__ import annotations
 
@@ -6,28 +7,23 @@ import logging
 
 from ichigo.config import ServingConfig
 from serving.realtime.backend import Backend
-from serving.realtime.limits import KEY_PROTOCOL_PREFIX, RealtimeMetrics, SessionSlots, check_api_key, key_from
+from serving.auth import WS_KEY_PROTOCOL
+from serving.realtime.limits import RealtimeMetrics, SessionSlots
 from serving.realtime.protocol import ProtocolError
 from serving.realtime.session import RealtimeSession
 
 log = logging.getLogger("ichigo.serving.realtime")
-POLICY_VIOLATION, TRY_AGAIN_LATER = 1008, 1013  # WebSocket close codes
+TRY_AGAIN_LATER = 1013  # WebSocket close code
 
 
 async def serve_realtime(ws, backend: Backend, cfg: ServingConfig, slots: SessionSlots,
                          metrics: RealtimeMetrics) -> None:
     offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     # answer with a protocol the client offered, never the one carrying the key
-    chosen = next((p for p in offered if not p.startswith(KEY_PROTOCOL_PREFIX)), None)
+    chosen = next((p for p in offered if not p.startswith(WS_KEY_PROTOCOL)), None)
     await ws.accept(subprotocol=chosen)
     # refusals are events (then a close), so browser clients can read why: a failed handshake
     # only shows them "connection failed"
-    if not check_api_key(key_from(ws.headers, offered)):
-        metrics.refused.labels("api_key").inc()
-        await _refuse(ws, ProtocolError("invalid_api_key", "missing or wrong API key: send `Authorization: "
-                                        f"Bearer KEY` or the WebSocket subprotocol `{KEY_PROTOCOL_PREFIX}KEY`",
-                                        type="authentication_error"), POLICY_VIOLATION)
-        return
     if not slots.try_acquire():
         await _refuse(ws, ProtocolError("session_limit_reached", f"this replica serves {slots.limit} realtime "
                                         "sessions already (serving.realtime.max_sessions); retry shortly",

@@ -1,4 +1,5 @@
-"""Admission for realtime sessions: the API-key hook, the per-replica session cap, metrics.
+"""Admission for realtime sessions: the per-replica session cap and metrics (API keys are checked
+for every /v1 route, this WebSocket included, by serving/access.py).
 
 Affinity: a realtime session is one WebSocket, so every event of a session reaches the replica
 that accepted it (HAProxy / a Kubernetes ingress forward the upgraded TCP connection as a whole;
@@ -12,38 +13,7 @@ and a Kubernetes ingress controller in front needs the same (e.g. nginx `proxy-r
 
 from __future__ import annotations
 
-import hmac
-import os
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-KEY_PROTOCOL_PREFIX = "openai-insecure-api-key."  # how OpenAI's browser clients send a key on a WebSocket
-
-
-def configured_keys() -> list[str]:
-    return [k.strip() for k in os.environ.get("ICHIGO_API_KEYS", "").split(",") if k.strip()]
-
-
-def check_api_key(key: str | None) -> bool:
-    """The one place a realtime connection's key is checked (the lead wires it to the key store).
-    With no keys configured every connection is accepted."""
-    keys = configured_keys()
-    if not keys:
-        return True
-    return key is not None and any(hmac.compare_digest(key.encode(), k.encode()) for k in keys)
-
-
-def key_from(headers, subprotocols: list[str]) -> str | None:
-    """`Authorization: Bearer KEY` (server clients) or the `openai-insecure-api-key.KEY` subprotocol
-    (browsers cannot set headers on a WebSocket)."""
-    auth = headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    for p in subprotocols:
-        if p.startswith(KEY_PROTOCOL_PREFIX):
-            return p[len(KEY_PROTOCOL_PREFIX):]
-    return None
-
 
 class RealtimeMetrics:
     def __init__(self, registry: CollectorRegistry):
@@ -82,5 +52,4 @@ class SessionSlots:
         self.metrics.sessions.set(self.open)
 
 
-__all__ = ["KEY_PROTOCOL_PREFIX", "RealtimeMetrics", "SessionSlots", "check_api_key", "configured_keys",
-           "key_from"]
+__all__ = ["RealtimeMetrics", "SessionSlots"]

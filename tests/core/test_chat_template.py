@@ -60,3 +60,11 @@ def test_json_roundtrip_and_validation():
         Message("assistant", Sound([1]))
     with pytest.raises(ValueError, match="unknown role"):
         Message("robot", "x")
+
+
+@pytest.mark.parametrize("codes", [[0, 513], [-1], [1.5], ["7"], "12", [True]])
+def test_client_sound_codes_out_of_range_are_value_errors(codes):
+    # a ValueError here is a 400 at /v1/chat; before, 513 reached the LLM and gave a 500
+    with pytest.raises(ValueError, match="0..512"):
+        messages_from_json([{"role": "user", "content": [{"type": "sound", "codes": codes}]}])
+    assert messages_from_json([{"role": "user", "content": [{"type": "sound", "codes": [0, 512]}]}])[0].parts[0].codes == (0, 512)

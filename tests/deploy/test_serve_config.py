@@ -9,7 +9,9 @@ def test_h100_serve_config_maps_profile():
     (app,) = cfg["applications"]
     assert app["name"] == "ichigo" and app["route_prefix"] == "/"
     assert app["import_path"] == "serving.app:build_app"
-    assert app["args"] == {"profile": "h100", "model_uri": "models:/ichigo-speech-llm@champion"}
+    # follow false: the follower Deployment is the alias's only controller on the cluster
+    assert app["args"] == {"profile": "h100", "model_uri": "models:/ichigo-speech-llm@champion",
+                           "follow": False}
     deps = {d["name"]: d for d in app["deployments"]}
     assert list(deps) == ["SpeechTokenizer", "LLM", "TTS", "Ingress"]
     assert deps["LLM"]["autoscaling_config"] == {"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 8}

@@ -18,7 +18,8 @@ def chatml_package(tmp_path):
     base = import_gguf(tmp_path / "t.gguf", tmp_path / "cache")
     lm = load_pretrained(base)
     model, tok, args = extend_vocab(lm.model, lm.tokenizer, lm.args)
-    save_pretrained(model, tok, args, tmp_path / "extended", meta=lm.meta)
+    save_pretrained(model, tok, args, tmp_path / "extended",
+                    meta={**lm.meta, "base_vocab_size": 260})  # as prepare_model writes it
     st = tmp_path / "codebook.npz"
     st.write_bytes(b"stand-in")
     return write_package(tmp_path / "pkg", tmp_path / "extended", st, "codebook")

@@ -107,7 +107,8 @@ def test_unhealthy_version_without_alias_revert(registry_cfg, three_versions, ml
     assert ev.kind == "failed" and "health check failed" in ev.error
     assert server.loaded[-1][0] == v1 and server.healthy()
     assert alias_version(registry_cfg, "champion").version == v2  # left for a human to decide
-    assert f.poll_once().kind == "skipped"  # not retried in a loop
+    # not retried in a loop: the failure is on the version in the registry, so it is refused
+    assert f.poll_once().kind == "refused"
     assert [v for v, _ in server.loaded] == [v1, v2, v1]
 
 

@@ -36,11 +36,12 @@ def test_patch_pins_the_version_and_keeps_the_rest():
     with FakeKube(rayservice()) as kube:
         before = yaml.safe_load(kube.obj["spec"]["serveConfigV2"])
         patcher = RayServicePatcher("ichigo", "ichigo", custom_objects_api(kube.url), health_interval=0.01)
-        assert patcher.deployed_version() is None  # as rendered: follows the alias by itself
+        assert patcher.deployed_version() is None  # as rendered: the alias, resolved at start
         patcher(version("7"))
         after = yaml.safe_load(kube.obj["spec"]["serveConfigV2"])
+        # follow stays false: the follower is the alias's only controller
         assert kube.serve_args() == {"profile": "h100", "model_uri": "models:/ichigo-speech-llm/7",
-                                     "model_version": "7"}
+                                     "model_version": "7", "follow": False}
         before["applications"][0]["args"] = after["applications"][0]["args"]
         assert after == before  # deployments, autoscaling, resources untouched
         assert patcher.deployed_version() == "7"

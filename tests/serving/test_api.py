@@ -25,7 +25,7 @@ def wave():
 
 
 def test_health_ready_models_and_page(url):
-    assert httpx.get(url + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(url + "/healthz").json() == {"status": "ok", "auth_required": False}
     ready = httpx.get(url + "/readyz", timeout=30).json()
     assert ready["ready"] and ready["llm"]["engine"] == "torch" and ready["tts"]["sample_rate"] == 16000
     models = httpx.get(url + "/v1/models").json()

@@ -111,6 +111,8 @@ def test_bad_openai_schema(url, body, words):
 
 def test_bad_chat_body_and_history(url):
     _err(httpx.post(url + "/v1/chat", json={"messages": "hi"}), 400, "messages")
+    _err(httpx.post(url + "/v1/chat", json={"messages": [{"role": "user", "content": [
+        {"type": "sound", "codes": [3, 513]}]}]}), 400, "0..512")  # was a 500 from the LLM
     wav = encode_as(speech_wave("Hello."), "wav")
     _err(httpx.post(url + "/v1/speech", files={"audio": ("a.wav", wav, "audio/wav")},
                     data={"history": "{not json"}), 400, "malformed JSON")

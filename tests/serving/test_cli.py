@@ -61,3 +61,25 @@ def test_serve_a_package_and_stop_on_sigint(tiny_package):
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_no_keys_binds_loopback_only_and_says_so(tiny_package, capsys, monkeypatch):
+    import socket
+
+    monkeypatch.delenv("ICHIGO_API_KEYS", raising=False)
+    monkeypatch.delenv("ICHIGO_API_KEYS_FILE", raising=False)
+    with socket.socket() as s:  # the port is taken on 127.0.0.1: main stops before Ray starts
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["--model", str(tiny_package), "--host", "0.0.0.0", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert "serving on 127.0.0.1 only" in err and f"port {port} on 127.0.0.1 is in use" in err
+
+
+def test_malformed_key_file_fails_naming_the_variable(tiny_package, tmp_path, capsys, monkeypatch):
+    bad = tmp_path / "keys"
+    bad.write_text("short\n")
+    monkeypatch.setenv("ICHIGO_API_KEYS_FILE", str(bad))
+    assert main(["--model", str(tiny_package), "--port", str(free_port())]) == 2
+    assert "ICHIGO_API_KEYS_FILE" in capsys.readouterr().err

@@ -245,19 +245,6 @@ def test_client_vanishing_mid_reply_frees_the_generation_at_once(served):
     asyncio.run(main())
 
 
-def test_api_key_by_header_or_subprotocol(served, monkeypatch):
-    """check_api_key reads ICHIGO_API_KEYS in the ingress replica; here it is checked in-process
-    on the same function the endpoint calls."""
-    from serving.realtime.limits import check_api_key, key_from
-
-    monkeypatch.delenv("ICHIGO_API_KEYS", raising=False)
-    assert check_api_key(None)  # no keys configured: open
-    monkeypatch.setenv("ICHIGO_API_KEYS", "k1, k2")
-    assert check_api_key("k2") and not check_api_key("k3") and not check_api_key(None)
-    assert key_from({"authorization": "Bearer k1"}, []) == "k1"
-    assert key_from({}, ["realtime", "openai-insecure-api-key.k2"]) == "k2"
-
-
 def test_oldest_turns_are_dropped_whole_to_fit_the_context(served):
     import httpx
     import websockets
