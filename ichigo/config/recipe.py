@@ -51,9 +51,11 @@ class MetricsSection(Section):
 
 
 def check_dtype(device: str, dtype: str) -> None:
-    """The dtype rule, in one place (profile load and recipe both come through here)."""
-    if device == "cpu" and dtype == "bf16":
-        raise ValueError("dtype bf16 needs device cuda (CPU trains in fp32)")
+    """The dtype rule, in one place (profile load and recipe both come through here): bf16 is
+    valid on CUDA and on CPU. Whether a CPU run really computes in bf16 is decided where it
+    trains, by ichigo.precision.training_bf16 (native AMX/AVX512-BF16, else fp32)."""
+    if dtype not in ("fp32", "bf16"):
+        raise ValueError(f"dtype {dtype!r} is not supported on {device}: use fp32 or bf16")
 
 
 def check_global_batch(per_device_batch: int, grad_accum: int, world_size: int, global_batch: int | None) -> None:

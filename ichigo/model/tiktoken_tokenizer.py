@@ -21,7 +21,7 @@ from typing import Sequence
 import tiktoken
 from tiktoken.load import dump_tiktoken_bpe, load_tiktoken_bpe
 
-from ichigo.chat_template import EOT, END_OF_TEXT, SPECIAL_TOKENS
+from ichigo.chat_template import EOT, END_OF_TEXT, LLAMA3, SPECIAL_TOKENS
 from ichigo.errors import InputError
 from ichigo.sound_tokens import NEW_TOKENS, SoundVocab
 
@@ -108,6 +108,7 @@ class TiktokenTokenizer:
                                      special_tokens=special_tokens)
         self._special = dict(special_tokens)
         self._special_ids = set(special_tokens.values())
+        self.chat_format = LLAMA3  # the tiktoken form exists for Llama-3-layout vocabularies only
         self.sound: SoundVocab | None = SoundVocab.from_vocab(special_tokens)
 
     @classmethod

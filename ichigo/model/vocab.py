@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchtune.modules import TransformerDecoder
+from torchtune.modules import TiedLinear, TransformerDecoder
 
 from ichigo.model.architecture import ModelArgs
 from ichigo.model.tokenizer import IchigoTokenizer
@@ -34,7 +34,9 @@ def extend_vocab(model: TransformerDecoder, tokenizer: IchigoTokenizer,
     new_emb.weight.copy_(_grow_rows(emb.weight, added))
     model.tok_embeddings = new_emb
     out = model.output
-    if isinstance(out, nn.Linear):  # untied head (Llama-3.1-8B); tied heads follow the embedding
+    if isinstance(out, TiedLinear):  # tied head (SmolLM2): it holds the module, so re-point it
+        model.output = TiedLinear(new_emb)
+    elif isinstance(out, nn.Linear):  # untied head (Llama-3.1-8B)
         new_out = nn.Linear(out.in_features, new_tok.vocab_size, bias=False, dtype=out.weight.dtype,
                             device=out.weight.device)
         new_out.weight.copy_(_grow_rows(out.weight, added))

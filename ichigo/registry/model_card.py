@@ -40,6 +40,11 @@ def render_model_card(model_name: str, lineage: Lineage, metrics: Mapping[str, f
     if info:
         lines.append(f"- speech tokenizer: `{info.get('speech_tokenizer_backend', '?')}`, "
                      f"chat template `{info.get('chat_template', '?')}`")
+        base = info.get("base_model") or {}
+        if base:
+            lines.append(f"- base model: `{base.get('kind', '?')}` `{base.get('base_uri') or base.get('source') or base.get('name', '')}`"
+                         f" ({base.get('chat_format', '?')} chat layout, sound tokens from id "
+                         f"{base.get('base_vocab_size', '?')})")
     lines += ["", "## Data"]
     if lineage.data_manifests:
         lines += ["| dataset | sha256 |", "| --- | --- |"]

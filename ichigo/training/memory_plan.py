@@ -34,8 +34,21 @@ PREFETCHED_LAYERS = 2  # the unsharded layer + the next one being all-gathered
 def profile_model_args(profile: Profile) -> ModelArgs:
     """The model a profile trains, with the 515 added tokens."""
     bm = profile.base_model
-    if bm.kind == "hf_checkpoint":
-        base = LLAMA31_8B  # the h100 profile's base (its config.json lives in S3)
+    if bm.kind == "gguf":  # metadata only: the reader memory-maps, nothing is dequantized
+        from gguf import GGUFReader
+
+        from ichigo.model.gguf_import import read_gguf_args, resolve_gguf
+
+        path = resolve_gguf(bm.uri)
+        base = read_gguf_args(GGUFReader(str(path)), str(path))
+    elif bm.kind == "hf_checkpoint":
+        from pathlib import Path
+
+        from ichigo.model.checkpoint import CONFIG_FILE, load_args
+
+        local = Path(bm.uri)
+        # the h100 profile's base (its config.json lives in S3) unless the config is at hand
+        base = load_args(local) if (local / CONFIG_FILE).is_file() else LLAMA31_8B
     else:
         from ichigo.chat_template import SPECIAL_TOKENS
 
@@ -128,7 +141,7 @@ def plan_memory(profile: Profile, args: ModelArgs | None = None) -> MemoryPlan:
     n = tr.world_size
     counts = count_parameters(args)
     p = counts["total"]
-    new_rows = len(NEW_TOKENS) * args.embed_dim * 2  # embedding + untied output head
+    new_rows = len(NEW_TOKENS) * args.embed_dim * (1 if args.tie_embeddings else 2)  # + untied head
     bf16 = tr.dtype == "bf16"
     cbytes = 2 if bf16 else 4
     stages = []
@@ -168,14 +181,53 @@ def check_fits(profile: Profile, gpu_memory_gib: float = 80.0, args: ModelArgs |
     return plan
 
 
+def on_gpus(profile: Profile, gpus: int) -> Profile:
+    """The profile's training on `gpus` CUDA devices of one node in bf16, each stage's global batch
+    kept (per-device batch first, then gradient accumulation)."""
+    stages = {}
+    for name, st in profile.training.stages.items():
+        per = max(1, st.global_batch // gpus)
+        pdb = min(st.per_device_batch, per)
+        while per % pdb:
+            pdb -= 1
+        stages[name] = {**st.model_dump(), "per_device_batch": pdb, "grad_accum": per // pdb,
+                        "global_batch": pdb * (per // pdb) * gpus}
+    return load_profile(profile.name, overrides={"training": {
+        "device": "cuda", "dtype": "bf16", "nodes": 1, "procs_per_node": gpus, "stages": stages}})
+
+
+# Time estimate: 6 x params FLOPs per trained token (forward + backward), at an assumed sustained
+# bf16 rate. 400 TFLOP/s x 40% utilisation is a typical H100 figure for small models; it is an
+# assumption, printed as such, not a measurement.
+ASSUMED_GPU_TFLOPS = 400.0
+ASSUMED_MFU = 0.4
+ASSUMED_MIN_STEP_S = 0.15  # small models are launch/latency-bound: a floor per optimizer step
+
+
+def estimated_minutes(profile: Profile, params: int, gpus: int) -> float:
+    stages = profile.training.stages.values()
+    tokens = sum(st.steps * st.global_batch * st.max_seq_len for st in stages)
+    compute_s = 6 * params * tokens / (gpus * ASSUMED_GPU_TFLOPS * 1e12 * ASSUMED_MFU)
+    return max(compute_s, sum(st.steps for st in stages) * ASSUMED_MIN_STEP_S) / 60
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ichigo.training.memory_plan")
     ap.add_argument("--profile", default="h100")
     ap.add_argument("--gpu-memory-gib", type=float, default=80.0)
+    ap.add_argument("--gpus", type=int, default=None,
+                    help="plan the profile's training on this many GPUs of one node (bf16)")
     a = ap.parse_args(argv)
     profile = load_profile(a.profile)
+    if a.gpus:
+        profile = on_gpus(profile, a.gpus)
     plan = plan_memory(profile)
     print(plan.table())
+    if a.gpus:
+        mins = estimated_minutes(profile, plan.params, plan.world_size)
+        print(f"time: ~{mins:.1f} min of training on {plan.world_size} GPU(s) (assumed: packed full "
+              f"sequences, {ASSUMED_GPU_TFLOPS:g} TFLOP/s x {ASSUMED_MFU:.0%} utilisation, at least "
+              f"{ASSUMED_MIN_STEP_S} s per step; data, eval and start-up not included)")
     try:
         check_fits(profile, a.gpu_memory_gib)
         print(f"fits: peak {plan.peak_gib:.1f} GiB <= {a.gpu_memory_gib:g} GiB per GPU")

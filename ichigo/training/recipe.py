@@ -11,12 +11,14 @@ in output_dir, with the exact same data order, optimizer, scheduler and RNG stat
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
 import signal
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +30,8 @@ from ichigo.chat_template import IGNORE_INDEX, PAD
 from ichigo.errors import IchigoError, InputError
 from ichigo.model.checkpoint import load_args, load_state_dict, save_pretrained
 from ichigo.model.tokenizer import IchigoTokenizer
+from ichigo.precision import describe as describe_precision
+from ichigo.precision import training_bf16
 from ichigo.training import remote
 from ichigo.training.checkpointing import (
     checkpoint_dirs, clean_stale, latest_checkpoint, load_resume_state, save_checkpoint,
@@ -58,7 +62,19 @@ def token_loss_sum(model, batch: Batch, device: torch.device, chunks: int) -> to
         return sum(F.cross_entropy(lg.float().flatten(0, 1), tg.flatten(), ignore_index=IGNORE_INDEX,
                                    reduction="sum")
                    for lg, tg in zip(out, targets.chunk(chunks, dim=1)))
-    return F.cross_entropy(out.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+    # the loss in fp32 whatever the compute dtype (bf16 log-softmax over ~50k-128k ids is lossy)
+    return F.cross_entropy(out.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX,
+                           reduction="sum")
+
+
+def _base_meta(model_dir) -> dict:
+    """What the parent checkpoint says about its base model, carried into every stage's output
+    (the package records it; serving and the registry show it)."""
+    from ichigo.model.checkpoint import META_FILE
+
+    path = Path(model_dir) / META_FILE
+    meta = json.loads(path.read_text()) if path.is_file() else {}
+    return {k: meta[k] for k in ("base_model", "base_vocab_size", "chat_format") if k in meta}
 
 
 def memory_gib(device: torch.device) -> dict[str, float]:
@@ -119,7 +135,8 @@ class Trainer:
             raise InputError(f"data.max_seq_len {cfg.data.max_seq_len} exceeds the model's context "
                              f"{self.args.max_seq_len}")
         self.pad_id = self.tokenizer.special_id(PAD)
-        self.meta = {"stage": cfg.stage, "parent_model": str(cfg.model_dir), "data": str(cfg.data_dir)}
+        self.meta = {"stage": cfg.stage, "parent_model": str(cfg.model_dir), "data": str(cfg.data_dir),
+                     **_base_meta(model_dir)}
 
         self.resume_from = latest_checkpoint(self.out) if cfg.checkpoint.resume else None
         # the data: rank 0 tokenizes once into output_dir/cache, the rest read the cache
@@ -142,7 +159,8 @@ class Trainer:
 
         start_dir = self.resume_from or model_dir
         full = load_state_dict(start_dir) if env.is_rank0 else None
-        bf16 = cfg.dtype == "bf16"
+        bf16 = training_bf16(cfg.device, cfg.dtype)
+        _print0(env, f"precision: {describe_precision(cfg.device, cfg.dtype)}")
         self.model = build_sharded_model(self.args, full, env, bf16, cfg.activation_checkpointing)
         del full
         if cfg.loss_chunks > 0:

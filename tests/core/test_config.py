@@ -27,7 +27,7 @@ def test_h100_profile_carries_the_papers_hyperparameters():
     ({"data": {"stage3_mix": {"two_turn": 0.6, "four_turn": 0.1, "inaudible": 0.1, "text": 0.3}}}, "sum to 1"),
     ({"tts": {"backend": "festival"}}, "tts.backend"),
     ({"training": {"typo_field": 1}}, "training.typo_field"),
-    ({"training": {"device": "cpu", "dtype": "bf16"}}, "bf16"),
+    ({"training": {"device": "cpu", "dtype": "fp16"}}, "training.dtype"),
 ])
 def test_bad_config_fails_on_load_naming_the_field(override, field):
     with pytest.raises(ConfigError) as e:

@@ -77,8 +77,9 @@ def test_bad_configs_fail_early_with_the_field(tmp_path, monkeypatch):
         parse_config({**base, "lr_scheduler": {"warmup_steps": 99999}})
     with pytest.raises(ConfigError, match="optimizer.lrr"):
         parse_config({**base, "optimizer": {"lrr": 1.0}})
-    with pytest.raises(ConfigError, match="bf16 needs device cuda"):
-        parse_config({**base, "device": "cpu", "dtype": "bf16"})
+    with pytest.raises(ConfigError, match="dtype"):
+        parse_config({**base, "dtype": "fp16"})
+    assert parse_config({**base, "device": "cpu", "dtype": "bf16"}).dtype == "bf16"  # see precision
     cfg = parse_config(base)
     with pytest.raises(ConfigError, match="global_batch is 256"):
         cfg.check_world(2)

