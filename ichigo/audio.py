@@ -114,7 +114,13 @@ def _container(data: bytes) -> str | None:
         return "flac"
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return "wav"
+    if data[:4] in (b"RF64", b"FORM", b".snd", b"caff"):
+        return "sndfile"  # RF64, AIFF, AU, CAF: libsndfile only
     return None
+
+
+# containers libsndfile reads itself; the others go straight to FFmpeg
+_SNDFILE = {"wav", "flac", "ogg", "sndfile"}  # not mp3: libsndfile's sync search is slow on junk
 
 
 def _decode_av(data: bytes, name: str, max_seconds: float) -> tuple[np.ndarray, int]:
@@ -165,12 +171,22 @@ def read_audio(src: AudioSource, *, max_seconds: float | None = None) -> tuple[n
     if not data:
         raise AudioError("empty", f"audio {name} is empty (0 bytes)")
     limit = DEFAULT_MAX_DECODE_SECONDS if max_seconds is None else max_seconds
+    fmt = _container(data)
+    if fmt is None:
+        # decided from the magic bytes: letting libsndfile probe unknown bytes costs ~1 s of CPU
+        # per 200 KB (its MPEG sync search), a cheap way to burn a server's cores
+        raise AudioError("corrupt", f"audio {name} could not be decoded: unknown magic bytes (not a container we read); "
+                         "send WAV, FLAC, OGG, WebM/Opus, MP3 or MP4/AAC")
     try:
+        if fmt not in _SNDFILE:
+            raise ValueError(f"{fmt}: FFmpeg's")
         wave, sr = _decode_soundfile(data, name, limit)
     except AudioError:
         raise
     except Exception:  # not a libsndfile format: try FFmpeg via PyAV
         try:
+            if fmt == "sndfile":
+                raise
             wave, sr = _decode_av(data, name, limit)
         except AudioError:
             raise

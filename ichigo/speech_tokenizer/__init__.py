@@ -18,16 +18,19 @@ from ichigo.speech_tokenizer.codebook import CodebookTokenizer, fit_codebook
 def load_speech_tokenizer(config: SpeechTokenizerConfig, checkpoint: str | Path,
                           device: str = "cpu") -> SpeechTokenizer:
     """The backend named by `config`, from a local path or (whisper_vq) an s3:// URI."""
-    if config.backend == "codebook":
-        return CodebookTokenizer.load(checkpoint)
-    from ichigo.speech_tokenizer.whisper_kmeans import WhisperKMeansTokenizer, is_whisper_kmeans_file
+    from ichigo.speech_tokenizer import codebook, whisper_kmeans
+    from ichigo.speech_tokenizer.base import saved_format
+
     local = checkpoint
-    if config.quantizer == "kmeans" and "://" in str(checkpoint):
+    if (config.backend == "codebook" or config.quantizer == "kmeans") and "://" in str(checkpoint):
         from ichigo.storage import fetch
         local = fetch(str(checkpoint))
-    # a k-means file says what it is, so a package trained with it loads whatever the profile says
-    if config.quantizer == "kmeans" or is_whisper_kmeans_file(local):
-        return WhisperKMeansTokenizer.load(local, batch_size=config.batch_size, device=device)
+    # an npz tokenizer says what it is, so a package loads whatever the profile's backend says
+    fmt = saved_format(local) if Path(local).is_file() else None
+    if fmt == codebook.FORMAT or (fmt is None and config.backend == "codebook"):
+        return CodebookTokenizer.load(local)
+    if fmt == whisper_kmeans.FORMAT or config.quantizer == "kmeans":
+        return whisper_kmeans.WhisperKMeansTokenizer.load(local, batch_size=config.batch_size, device=device)
     from ichigo.speech_tokenizer.whisper_vq import WhisperVQTokenizer
     return WhisperVQTokenizer.load(checkpoint, batch_size=config.batch_size,
                                    max_chunk_seconds=config.max_chunk_seconds, device=device)

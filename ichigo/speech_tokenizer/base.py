@@ -28,6 +28,18 @@ class SpeechTokenizer(Protocol):
     def save(self, path: str | Path) -> Path: ...
 
 
+def saved_format(path: str | Path) -> str | None:
+    """The `format` an npz tokenizer file says it is (codebook, Whisper k-means), else None: a
+    package's tokenizer loads as what it is, whatever the current profile's backend says."""
+    import json
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(str(z["meta"])).get("format")
+    except Exception:  # not an npz of ours (e.g. a WhisperVQ .model checkpoint)
+        return None
+
+
 def num_tokens(n_samples: int) -> int:
     """Tokens for a 16 kHz wave of `n_samples`: one per full 40 ms, at least one."""
     return max(1, int(n_samples) // HOP)

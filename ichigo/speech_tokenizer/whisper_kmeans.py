@@ -32,7 +32,7 @@ from ichigo.speech_tokenizer.whisper_features import (WHISPER_WINDOW_SECONDS, sh
 from ichigo.speech_tokenizer.whisper_weights import load_whisper
 
 FORMAT = "ichigo-whisper-kmeans-v1"
-__all__ = ["WhisperKMeansTokenizer", "WhisperKMeansMeta", "fit_whisper_kmeans", "is_whisper_kmeans_file"]
+__all__ = ["WhisperKMeansTokenizer", "WhisperKMeansMeta", "fit_whisper_kmeans"]
 
 
 @dataclass(frozen=True)
@@ -154,16 +154,6 @@ class WhisperKMeansTokenizer:
                               "version or re-run the fit_tokenizer step")
         enc = WhisperEncoderStates(model, meta.window_seconds, batch_size=batch_size, device=device)
         return cls(enc, centres, mean, scale, meta)
-
-
-def is_whisper_kmeans_file(path: str | Path) -> bool:
-    """True for a file this module saved (an npz holding centres + meta), whatever its name."""
-    p = Path(path)
-    try:
-        return p.is_file() and zipfile.is_zipfile(p) and \
-            {"centres.npy", "meta.npy"} <= set(zipfile.ZipFile(p).namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 def fit_whisper_kmeans(waves: Sequence[np.ndarray], config: SpeechTokenizerConfig, device: str = "cpu",

@@ -35,3 +35,10 @@ def test_chunk_mode_and_batch_reads_keep_a_ceiling():
     wave, sr = read_audio(H.wav_long())
     assert sr == 16000 and len(wave) == 960_000
     assert len(load_16k(H.wav_long(), max_seconds=10, too_long="chunk")) == 6
+
+
+def test_unknown_magic_is_refused_before_any_decoder_runs():
+    # libsndfile's probing of unknown bytes costs ~1 s of CPU per 200 KB: never let it start
+    with pytest.raises(AudioError) as e:
+        read_audio(b"\x00\x01junk" * 20_000)
+    assert e.value.reason == "corrupt" and "magic bytes" in str(e.value)
