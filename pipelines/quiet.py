@@ -168,9 +168,23 @@ class StepConsole:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         original = subprocess_task_handler.run_local_subprocess
         subprocess_task_handler.run_local_subprocess = self.run_subprocess
-        with open(self.log_dir / "pipeline.log", "a") as plog, \
-                contextlib.redirect_stdout(plog), contextlib.redirect_stderr(plog):
+        with open(self.log_dir / "pipeline.log", "a") as plog:
             try:
-                yield self
+                with contextlib.redirect_stdout(plog), contextlib.redirect_stderr(plog):
+                    yield self
             finally:
                 subprocess_task_handler.run_local_subprocess = original
+                _unbind_log_handlers(plog)
+
+
+def _unbind_log_handlers(stream) -> None:
+    """Logging handlers created during the run (kfp's, torchao's) captured the redirected stream;
+    point them back at stderr before it closes, or a later log call fails on a closed file."""
+    import logging
+
+    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        for h in lg.handlers:
+            if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is stream:
+                h.setStream(sys.__stderr__)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ichigo.errors import InputError
-from ichigo.eval.asr import wer_cer
 from ichigo.tts.families import derived_family
 
 
@@ -33,6 +32,8 @@ def item_families(items: list) -> dict[str, str]:
 
 def family_metrics(items: list, qa_predictions: list[dict], asr_predictions: list[dict]) -> dict[str, float]:
     """Predictions of items without a family (recorded benchmark audio) are left out."""
+    from ichigo.eval.asr import wer_cer  # here, so family_table (run summaries) stays torch-free
+
     fam = item_families(items)
     unknown = [p["id"] for p in [*qa_predictions, *asr_predictions] if p["id"] not in fam]
     if unknown:
