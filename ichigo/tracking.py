@@ -19,12 +19,32 @@ def _client(cfg: RegistryConfig):
     return mlflow.MlflowClient(cfg.tracking_uri)
 
 
+def artifact_location(cfg: RegistryConfig) -> str | None:
+    """Where a new experiment keeps its artifacts: the profile's choice; for an embedded sqlite
+    store, beside the database file (MLflow's default, ./mlruns under whatever directory the step
+    ran in, would scatter the registry's packages outside the run's workdir)."""
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from ichigo.paths import default_workdir
+
+    if cfg.artifact_location:
+        return cfg.artifact_location.replace("{workdir}", str(default_workdir()))
+    uri = cfg.tracking_uri
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        return None  # the server decides (--artifacts-destination / --default-artifact-root)
+    if scheme == "sqlite" and uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
+    return (default_workdir() / "mlartifacts").as_uri()
+
+
 def experiment_id(cfg: RegistryConfig) -> str:
     client = _client(cfg)
     exp = client.get_experiment_by_name(cfg.experiment)
     if exp is not None:
         return exp.experiment_id
-    return client.create_experiment(cfg.experiment, artifact_location=cfg.artifact_location)
+    return client.create_experiment(cfg.experiment, artifact_location=artifact_location(cfg))
 
 
 @contextlib.contextmanager

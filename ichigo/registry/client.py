@@ -8,7 +8,6 @@ import os
 import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
-from urllib.parse import urlparse
 
 from ichigo.config import RegistryConfig
 from ichigo.errors import IchigoError
@@ -82,15 +81,9 @@ class RegistryClient:
         return self.cfg.model_name
 
     def artifact_location(self) -> str | None:
-        if self.cfg.artifact_location:
-            return expand(self.cfg.artifact_location)
-        scheme = urlparse(self.tracking_uri).scheme
-        if scheme in ("http", "https"):
-            return None  # the server decides (--artifacts-destination / --default-artifact-root)
-        if scheme == "sqlite" and self.tracking_uri.startswith("sqlite:///"):
-            # embedded: artifacts beside the database file, so one directory holds the registry
-            return (Path(self.tracking_uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
-        return (default_workdir() / "mlartifacts").as_uri()
+        from ichigo.tracking import artifact_location
+
+        return artifact_location(self.cfg.model_copy(update={"tracking_uri": self.tracking_uri}))
 
     def call(self, fn: Callable[..., T], *args: Any, what: str = "", **kwargs: Any) -> T:
         """fn(*args, **kwargs), retried on transient failures; RegistryUnavailableError at the end."""
