@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ichigo.config import RegistryConfig
