@@ -16,7 +16,8 @@ import sys
 
 import pytest
 
-from ichigo.training.launch import run_local, stage_config
+from ichigo.training.backends import torchrun
+from ichigo.training.backends.job import StageJob
 from ichigo.training.metrics import read_metrics
 from tests.training.helpers import tiny_profile
 
@@ -29,8 +30,8 @@ def test_same_seed_same_losses_under_cpu_load(tiny_llm_dir, stage_data, tmp_path
     profile = tiny_profile(procs=2, steps=STEPS, pdb=2, accum=2)
 
     def run(name):
-        return run_local(stage_config(profile, "stage2", tiny_llm_dir, stage_data["stage2"], tmp_path / name),
-                         nproc=2)
+        return torchrun.run(StageJob.from_profile(profile, "stage2", tiny_llm_dir, stage_data["stage2"],
+                                                  tmp_path / name))
 
     quiet = run("quiet")
     burner = subprocess.Popen([sys.executable, "-c", BURN], start_new_session=True)
