@@ -28,6 +28,23 @@ class SpeechTokenizer(Protocol):
     def save(self, path: str | Path) -> Path: ...
 
 
+def encode_chunked(waves: Sequence[np.ndarray], max_chunk_seconds: float, encode_pieces) -> list[list[int]]:
+    """Codes per wave: waves longer than `max_chunk_seconds` are cut into chunks, all chunks are
+    encoded together by `encode_pieces(chunks) -> codes per chunk`, and a wave's chunk codes are
+    concatenated (never silently truncated)."""
+    from ichigo.audio import chunk
+
+    pieces, owner = [], []
+    for i, w in enumerate(waves):
+        for c in chunk(as_wave(w), max_chunk_seconds):
+            pieces.append(c)
+            owner.append(i)
+    result: list[list[int]] = [[] for _ in waves]
+    for i, codes in zip(owner, encode_pieces(pieces)):
+        result[i].extend(codes)
+    return result
+
+
 def saved_format(path: str | Path) -> str | None:
     """The `format` an npz tokenizer file says it is (codebook, Whisper k-means), else None: a
     package's tokenizer loads as what it is, whatever the current profile's backend says."""

@@ -14,7 +14,6 @@ their sha256 is recorded, and loading refuses other weights (the codes would mea
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +24,7 @@ from ichigo.audio import SAMPLE_RATE, chunk
 from ichigo.config import SpeechTokenizerConfig
 from ichigo.errors import ConfigError, InputError
 from ichigo.sound_tokens import PAD_CODE
-from ichigo.speech_tokenizer.base import HOP, as_wave, num_tokens
+from ichigo.speech_tokenizer.base import HOP, as_wave, encode_chunked, num_tokens
 from ichigo.speech_tokenizer.codebook import kmeans
 from ichigo.speech_tokenizer.whisper_features import (WHISPER_WINDOW_SECONDS, shorten_window,
                                                       window_mels, window_positions)
@@ -107,15 +106,11 @@ class WhisperKMeansTokenizer:
 
     def encode_batch(self, waves: Sequence[np.ndarray]) -> list[list[int]]:
         """Clips longer than the window are chunked and their codes concatenated."""
-        pieces, owner = [], []
-        for i, w in enumerate(waves):
-            for c in chunk(as_wave(w), self.max_chunk_seconds):
-                pieces.append(c)
-                owner.append(i)
-        result: list[list[int]] = [[] for _ in waves]
-        for i, p, states in zip(owner, pieces, self.encoder(pieces)):
-            result[i].extend(self.quantize(states, len(p))[: num_tokens(len(p))])
-        return result
+        def encode_pieces(pieces: list[np.ndarray]) -> list[list[int]]:
+            return [self.quantize(states, len(p))[: num_tokens(len(p))]
+                    for p, states in zip(pieces, self.encoder(pieces))]
+
+        return encode_chunked(waves, self.max_chunk_seconds, encode_pieces)
 
     def encode(self, wave: np.ndarray) -> list[int]:
         return self.encode_batch([wave])[0]

@@ -24,9 +24,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ichigo.audio import SAMPLE_RATE, chunk
+from ichigo.audio import SAMPLE_RATE
 from ichigo.errors import ConfigError
-from ichigo.speech_tokenizer.base import as_wave, num_tokens
+from ichigo.speech_tokenizer.base import encode_chunked, num_tokens
 from ichigo.tts.compat import import_whisperspeech
 
 WINDOW_SECONDS = 30.0
@@ -124,15 +124,7 @@ class WhisperVQTokenizer:
         return out
 
     def encode_batch(self, waves: Sequence[np.ndarray]) -> list[list[int]]:
-        pieces, owner = [], []
-        for i, w in enumerate(waves):
-            for c in chunk(as_wave(w), self.max_chunk_seconds):
-                pieces.append(c)
-                owner.append(i)
-        result: list[list[int]] = [[] for _ in waves]
-        for i, codes in zip(owner, self._encode_pieces(pieces)):
-            result[i].extend(codes)
-        return result
+        return encode_chunked(waves, self.max_chunk_seconds, self._encode_pieces)
 
     def encode(self, wave: np.ndarray) -> list[int]:
         return self.encode_batch([wave])[0]

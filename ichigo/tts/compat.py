@@ -194,6 +194,10 @@ def _build_ipython() -> None:
 
     disp.HTML = disp.Audio = disp.display = _no_notebook
     ip.display = disp
+    # what other libraries probe (matplotlib's pyplot): "not inside an IPython shell", as the real
+    # module answers in a plain process; a recent version so nothing reaches for IPython.core
+    ip.get_ipython = lambda: None
+    ip.version_info = (8, 24, 0, "ichigo-stand-in")
     sys.modules["IPython"], sys.modules["IPython.display"] = ip, disp
 
 

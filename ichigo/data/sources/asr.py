@@ -60,6 +60,20 @@ def _s3_loader(base: str, stem: str, exts: tuple[str, ...]) -> Callable[[], byte
     return load
 
 
+def _mls_rows(fh, audio_for) -> Iterator[RawAsr]:
+    """Rows of an MLS `transcripts.txt` (`<spk>_<book>_<utt>\t<text>`); `audio_for(utt, spk,
+    book)` gives the row's audio loader."""
+    for n, line in enumerate(fh, 1):
+        if not line.strip():
+            continue
+        utt, tab, text = line.rstrip("\n").partition("\t")
+        parts = utt.split("_")
+        if not tab or len(parts) != 3:
+            yield RawAsr(f"line{n}", "", "", None, "malformed_line")
+            continue
+        yield RawAsr(utt, text, parts[0], audio_for(utt, parts[0], parts[1]))
+
+
 def read_mls(spec: SourceSpec) -> Iterator[RawAsr]:
     split = spec.split or "train"
     if is_s3(spec.uri):  # MLS is terabytes: only the transcripts are fetched up front
@@ -70,32 +84,20 @@ def read_mls(spec: SourceSpec) -> Iterator[RawAsr]:
             raise InputError(f"source {spec.name!r}: {base}/transcripts.txt does not exist; a mls source "
                              "needs <split>/transcripts.txt") from None
         with transcripts.open(encoding="utf-8", errors="replace") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                utt, tab, text = line.rstrip("\n").partition("\t")
-                parts = utt.split("_")
-                if not tab or len(parts) != 3:
-                    yield RawAsr(f"line{n}", "", "", None, "malformed_line")
-                    continue
-                yield RawAsr(utt, text, parts[0], _s3_loader(f"{base}/audio/{parts[0]}/{parts[1]}", utt,
-                                                             (".flac", ".opus")))
+            yield from _mls_rows(fh, lambda utt, spk, book: _s3_loader(f"{base}/audio/{spk}/{book}", utt,
+                                                                      (".flac", ".opus")))
         return
     split_dir = source_root(spec) / split
     transcripts = _required_file(spec, split_dir / "transcripts.txt", "<split>/transcripts.txt")
+
+    def local_audio(utt: str, spk: str, book: str):
+        folder = split_dir / "audio" / spk / book
+        audio = next((folder / f"{utt}{ext}" for ext in (".flac", ".opus")
+                      if (folder / f"{utt}{ext}").is_file()), folder / f"{utt}.flac")
+        return _file_loader(audio)
+
     with transcripts.open(encoding="utf-8", errors="replace") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            utt, tab, text = line.rstrip("\n").partition("\t")
-            parts = utt.split("_")
-            if not tab or len(parts) != 3:
-                yield RawAsr(f"line{n}", "", "", None, "malformed_line")
-                continue
-            folder = split_dir / "audio" / parts[0] / parts[1]
-            audio = next((folder / f"{utt}{ext}" for ext in (".flac", ".opus")
-                          if (folder / f"{utt}{ext}").is_file()), folder / f"{utt}.flac")
-            yield RawAsr(utt, text, parts[0], _file_loader(audio))
+        yield from _mls_rows(fh, local_audio)
 
 
 def read_librispeech(spec: SourceSpec) -> Iterator[RawAsr]:
