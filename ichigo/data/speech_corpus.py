@@ -89,17 +89,14 @@ def shard_name(k: int) -> str:
 
 
 # ---- worker side (runs in a separate process; keeps one TTS backend and one ASR model per process) ----
-_TTS = None  # built lazily in each worker (fork: the parent never builds one, so no CUDA state is inherited)
 _GATE = None  # the ASR gate: Whisper loads once per worker process, not per shard
 _MAIN_PID = os.getpid()
 
 
 def _tts(profile: Profile):
-    global _TTS
-    if _TTS is None:
-        from ichigo.tts import make_tts
-        _TTS = make_tts(profile.tts)
-    return _TTS
+    from ichigo.tts import process_tts
+
+    return process_tts(profile.tts)
 
 
 def _gate(profile: Profile):

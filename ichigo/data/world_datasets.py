@@ -97,19 +97,15 @@ def _dialogues(profile: Profile, qs: list[tuple[str, str, str]], rng: random.Ran
     return rows
 
 
-_TTS = None
-
-
 def _speak(items: list[tuple[str, str, str]], profile: Profile) -> list[str]:
     """Render (text, voice, flac path) items; returns the texts the TTS could not speak."""
-    global _TTS
-    if _TTS is None:
-        from ichigo.tts import make_tts
-        _TTS = make_tts(profile.tts)
+    from ichigo.tts import process_tts
+
+    tts = process_tts(profile.tts)
     failed = []
     for text, voice, path in items:
         try:
-            wave = _TTS.synthesize([text], voice)[0]
+            wave = tts.synthesize([text], voice)[0]
         except IchigoError:
             failed.append(text)  # the MLS reader then counts the row as missing_audio
             continue

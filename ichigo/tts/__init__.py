@@ -36,6 +36,22 @@ def make_tts(config: TTSConfig, device: str | None = None) -> TTSBackend:
     raise ValueError(f"unknown tts.backend {config.backend!r}")  # pydantic already forbids this
 
 
+_PROCESS_TTS: dict = {}
+
+
+def process_tts(config: TTSConfig) -> TTSBackend:
+    """One backend per process and config, for worker pools. Never reused across a fork: an
+    onnxruntime session (Piper) or CUDA state a forked child inherits from its parent does not
+    work there (Piper clips went missing when a parent had spoken before forking its workers)."""
+    import os
+
+    key = (os.getpid(), config.model_dump_json())
+    if key not in _PROCESS_TTS:
+        _PROCESS_TTS.clear()  # a parent's entries are unusable in this process
+        _PROCESS_TTS[key] = make_tts(config)
+    return _PROCESS_TTS[key]
+
+
 def __getattr__(name: str):
     if name == "WhisperSpeechTTS":
         from ichigo.tts.whisperspeech import WhisperSpeechTTS

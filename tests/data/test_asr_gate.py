@@ -89,10 +89,15 @@ def _profile(**data):
                  "asr_gate": True, "asr_gate_max_wer": 0.35, **data}})
 
 
+def use_tts(monkeypatch, tts):
+    """The corpus workers speak with `tts` (in-process: workers=1)."""
+    monkeypatch.setattr(sc, "_tts", lambda _profile: tts)
+    return tts
+
+
 @pytest.fixture
 def fresh_worker(monkeypatch):
     """The corpus worker's per-process TTS and gate, replaced for one test."""
-    monkeypatch.setattr(sc, "_TTS", None)
     monkeypatch.setattr(sc, "_GATE", None)
     monkeypatch.setattr(sc, "TTS_BACKOFF_SECONDS", 0.0)
 
@@ -102,7 +107,7 @@ def test_corpus_drops_and_counts_clips_the_asr_does_not_hear(tmp_path, monkeypat
     need_binary("sox")
     p = _profile()
     ears = HearsWhatWasSaid()
-    monkeypatch.setattr(sc, "_TTS", MumblingVoiceTTS(ears, broken="en-gb+f2"))
+    use_tts(monkeypatch, MumblingVoiceTTS(ears, broken="en-gb+f2"))
     monkeypatch.setattr(sc, "_GATE", AsrGate(ears, p.data.asr_gate_max_wer))
     m = sc.build_speech_corpus(p, tmp_path, workers=1, shard_utterances=10, progress=False)
     rows = [r for p in shard_paths(tmp_path) for r in pq.read_table(p).to_pylist()]
@@ -153,20 +158,20 @@ class FlakyTTS:
 def test_transient_tts_errors_are_retried_not_recorded(tmp_path, monkeypatch, fresh_worker):
     need_binary("espeak-ng")
     p = _profile(asr_gate=False)
-    monkeypatch.setattr(sc, "_TTS", FlakyTTS(failures=2))
+    flaky = use_tts(monkeypatch, FlakyTTS(failures=2))
     m = sc.build_speech_corpus(p, tmp_path, workers=1, shard_utterances=100, progress=False)
     assert m.failed == {}
-    assert sc._TTS.calls > 2
+    assert flaky.calls > 2
 
 
 def test_a_lasting_transient_error_fails_the_shard_and_a_rerun_resumes(tmp_path, monkeypatch, fresh_worker):
     need_binary("espeak-ng")
     p = _profile(asr_gate=False)
-    monkeypatch.setattr(sc, "_TTS", FlakyTTS(failures=10 ** 6))
+    use_tts(monkeypatch, FlakyTTS(failures=10 ** 6))
     with pytest.raises(RuntimeError, match="kept failing transiently.*rerun the step to resume"):
         sc.build_speech_corpus(p, tmp_path, workers=1, shard_utterances=100, progress=False)
     assert not list(tmp_path.glob("part-*.parquet"))  # nothing recorded as a permanent failure
-    monkeypatch.setattr(sc, "_TTS", FlakyTTS(failures=0))
+    use_tts(monkeypatch, FlakyTTS(failures=0))
     m = sc.build_speech_corpus(p, tmp_path, workers=1, shard_utterances=100, progress=False)
     assert m.failed == {} and m.num_shards == len(list(tmp_path.glob("part-*.parquet")))
 
@@ -174,7 +179,7 @@ def test_a_lasting_transient_error_fails_the_shard_and_a_rerun_resumes(tmp_path,
 def test_permanent_tts_errors_are_recorded_per_row(tmp_path, monkeypatch, fresh_worker):
     need_binary("espeak-ng")
     p = _profile(asr_gate=False)
-    monkeypatch.setattr(sc, "_TTS", FlakyTTS(failures=0, permanent_text="capital"))
+    use_tts(monkeypatch, FlakyTTS(failures=0, permanent_text="capital"))
     m = sc.build_speech_corpus(p, tmp_path, workers=1, shard_utterances=100, progress=False)
     rows = [r for p in shard_paths(tmp_path) for r in pq.read_table(p).to_pylist()]
     bad = [r for r in rows if "capital" in r["text"]]

@@ -57,4 +57,5 @@ def test_kfp_local_fans_synthesis_out_over_two_shares(small_profile, tmp_path):
     d = small.data
     assert manifest["counts"]["train/asr"] == d.stage1_utterances
     assert manifest["counts"]["train/question"] == d.num_train_questions
-    assert {s["name"] for s in manifest["sources"]} == {"world_asr", "world_instruct", "world_dialogues"}
+    assert {s["name"] for s in manifest["sources"]} == {"world_asr", "world_instruct", "world_eval",
+                                                           "world_typed", "world_dialogues"}

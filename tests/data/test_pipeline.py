@@ -28,7 +28,8 @@ def test_corpus_counts_voices_and_audio(built, small_profile):
                       "eval/question": d.num_eval_questions, "train/noise": n_tn, "eval/noise": n_en}
     # the embedded world is read back through the MLS / Alpaca / messages adapters
     assert {(s["name"], s["kind"]) for s in c.sources} == {
-        ("world_asr", "asr"), ("world_instruct", "instruct"), ("world_dialogues", "dialogue")}
+        ("world_asr", "asr"), ("world_instruct", "instruct"), ("world_eval", "instruct"),
+        ("world_typed", "text"), ("world_dialogues", "dialogue")}
     assert all(s["used"] > 0 and not s["skipped"] for s in c.sources)
     assert (built["root"] / "corpus/world/mls/train/transcripts.txt").is_file()
     rows = [r for p in shard_paths(built["root"] / "corpus") for r in pq.read_table(p).to_pylist()]
