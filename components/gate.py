@@ -48,7 +48,8 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
         import mlflow
 
         with tracking_run(profile.registry, "gate", tags={"ichigo.gate.passed": str(d.passed)}) as env:
-            client = mlflow.MlflowClient(profile.registry.tracking_uri)
+            uri = profile.registry.tracking_uri
+            client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
             client.log_batch(env["MLFLOW_RUN_ID"], metrics=[
                 mlflow.entities.Metric(k, v, 0, 0) for k, v in ev.numeric().items()])
             # the retention curve: one metric per text benchmark, step = stage index (0 = base)

@@ -15,8 +15,9 @@ def _client(cfg: RegistryConfig):
 
     if cfg.s3_endpoint_url:
         os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", cfg.s3_endpoint_url)
-    mlflow.set_tracking_uri(cfg.tracking_uri)
-    return mlflow.MlflowClient(cfg.tracking_uri)
+    # explicit URIs, no mlflow.set_tracking_uri: a process-wide default would also become the
+    # registry of every later MlflowClient() built without one (MLflow falls back to it)
+    return mlflow.MlflowClient(tracking_uri=cfg.tracking_uri, registry_uri=cfg.tracking_uri)
 
 
 def artifact_location(cfg: RegistryConfig) -> str | None:

@@ -56,6 +56,8 @@ def _step_of(cmd: list[str]) -> tuple[str, str, dict]:
         executor_input = {}
     params = (executor_input.get("inputs") or {}).get("parameterValues") or {}
     label = function + (f" {params['stage']}" if isinstance(params.get("stage"), str) else "")
+    if isinstance(params.get("shard"), (int, float)):  # a fan-out share: its own line and log file
+        label += f" share {int(params['shard'])}"
     return function, label, executor_input
 
 

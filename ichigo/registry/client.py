@@ -3,10 +3,11 @@ tracking server or the artifact store stays unreachable, says so clearly."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from ichigo.config import RegistryConfig
 from ichigo.errors import IchigoError
@@ -71,9 +72,23 @@ class RegistryClient:
         # our own retry loop owns the backoff: MLflow's built-in one (7 tries, factor 2) would hide
         # a dead server for minutes. An explicit setting in the environment still wins.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        self.mlflow = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    @contextlib.contextmanager
+    def fluent(self) -> Iterator[None]:
+        """MLflow's process-wide URIs pointed at this registry for the fluent calls that need them
+        (pyfunc.log_model, artifacts.download_artifacts), then restored: left set, they would
+        become the registry of every later MlflowClient built without one."""
+        import mlflow
+        from mlflow.tracking import _tracking_service, _model_registry
+
+        before = (_tracking_service.utils._tracking_uri, _model_registry.utils._registry_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
-        self.mlflow = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        try:
+            yield
+        finally:
+            _tracking_service.utils._tracking_uri, _model_registry.utils._registry_uri = before
 
     @property
     def model_name(self) -> str:

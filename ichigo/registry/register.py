@@ -197,7 +197,7 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
             client.call(client.mlflow.log_artifact, run_id, str(p), "gate", what="log gate report")
 
         def _log_model(staged: Path):
-            with mlflow.start_run(run_id=run_id):
+            with client.fluent(), mlflow.start_run(run_id=run_id):
                 return mlflow.pyfunc.log_model(
                     name=MODEL_ARTIFACT, python_model=IchigoPyfunc(_pyfunc_profile(lineage.profile)),
                     artifacts={PACKAGE_ARTIFACT: str(staged)}, signature=signature(),

@@ -64,8 +64,9 @@ def download_version(cfg: RegistryConfig | RegistryClient, v: VersionInfo,
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{v.name}-{v.version}-", dir=root))
     try:
-        client.call(mlflow.artifacts.download_artifacts, artifact_uri=v.uri, dst_path=str(tmp),
-                    tracking_uri=client.tracking_uri, what=f"download {v.uri}")
+        with client.fluent():
+            client.call(mlflow.artifacts.download_artifacts, artifact_uri=v.uri, dst_path=str(tmp),
+                        tracking_uri=client.tracking_uri, what=f"download {v.uri}")
         pkg = tmp / "artifacts" / PACKAGE_ARTIFACT
         if not pkg.is_dir():
             raise InputError(f"{v.uri} holds no Ichigo package (no artifacts/{PACKAGE_ARTIFACT}): "

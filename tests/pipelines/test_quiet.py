@@ -57,3 +57,16 @@ def test_step_line_reads_gate_and_register_outputs():
     assert "version=3" in reg and "alias=challenger" in reg
     line = step_line("prepare_model", "prepare_model", 0.1, {"cached": True, "vocab_size": 1033.0}, {}, True)
     assert " cached " in line and "vocab_size=1033" in line
+
+
+def test_fan_out_shares_get_their_own_line_and_log():
+    import json
+
+    from pipelines.quiet import _step_of
+
+    def cmd(params):
+        return ["python", "-m", "kfp.dsl.executor_main", "--function_to_execute", "synthesize_speech",
+                "--executor_input", json.dumps({"inputs": {"parameterValues": params}})]
+
+    assert _step_of(cmd({"shard": 1.0}))[1] == "synthesize_speech share 1"  # kfp.local: ints as floats
+    assert _step_of(cmd({"stage": "stage2"}))[1] == "synthesize_speech stage2"

@@ -22,8 +22,8 @@ def test_smoke_run_prints_one_line_per_step(tmp_path):
     start = next(i for i, line in enumerate(r.stdout.splitlines()) if line.startswith("====="))
     before = r.stdout.splitlines()[:start] + r.stderr.splitlines()
     assert len(before) < 60, "\n".join(before)
-    for step in ("prepare_model", "synthesize_speech", "train_stage stage1", "train_stage stage3", "evaluate",
-                 "gate", "register"):
+    for step in ("prepare_model", "synthesize_speech share 0", "synthesize_speech share 1",
+                 "train_stage stage1", "train_stage stage3", "evaluate", "gate", "register"):
         assert sum(line.split("  ")[0].strip() == step or line.strip().startswith(step + " ")
                    for line in before) == 1, (step, before)
     logs = {p.name for p in (tmp_path / "logs").iterdir()}
