@@ -75,7 +75,9 @@ def test_text_chat_streams(url):
         assert r.status_code == 200
         lines = [json.loads(x) for x in r.iter_lines() if x.strip()]
     check_turn(lines, expect_audio=False)
-    assert sum(e["type"] == "text" for e in lines) > 3  # streamed, not one blob
+    # streamed, not one blob: the taught reply has three sentences and text is coalesced per
+    # sentence (or per 40 ms on a slow machine), the last riding on `end`
+    assert sum(e["type"] == "text" for e in lines) >= 2
     spoken = ndjson(httpx.post(url + "/v1/chat", json={**body, "speak": True}, timeout=60).text)
     check_turn(spoken, expect_audio=True)
 
