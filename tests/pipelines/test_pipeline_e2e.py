@@ -32,7 +32,8 @@ def test_pipeline_runs_end_to_end_and_registers_a_challenger(first_run):
     assert {"wer", "speech_qa_score", "first_token_p95_ms"} <= {n.split(" ")[0] for n in names} or len(names) >= 5
     import mlflow
 
-    client = mlflow.MlflowClient(with_workdir(profile, wd).registry.tracking_uri)
+    uri = with_workdir(profile, wd).registry.tracking_uri
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)  # never MLflow's process default
     mv = client.get_model_version_by_alias(profile.registry.model_name, "challenger")
     assert str(mv.version) == str(s["version"])
     text = format_summary(run, profile)
