@@ -21,6 +21,11 @@ bench: bootstrap
 	.venv/bin/python benchmarks/bench_training.py
 	.venv/bin/python benchmarks/bench_eval.py
 	.venv/bin/python benchmarks/bench_serving.py
+	.venv/bin/python benchmarks/bench_tokens.py
+	.venv/bin/python benchmarks/bench_voices.py
+	.venv/bin/python benchmarks/bench_cascade.py
+	.venv/bin/python benchmarks/bench_realtime.py
+	.venv/bin/python benchmarks/bench_hostile_audio.py
 
 clean:
 	rm -rf runs .pytest_cache
