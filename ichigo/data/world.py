@@ -70,6 +70,41 @@ STATEMENTS = {
     "sum": "{a} plus {b} is {y}.",
 }
 
+# The same facts said in other words. Speech and web text say a thing many ways: the ASR corpus
+# and the base model's text use these beside the QA templates, so that neither transcription nor
+# text understanding is tied to a handful of sentence shapes (with the templates alone, a held-out
+# phrasing was transcribed as the nearest trained one: WER 0.52). They are statements: no eval
+# question is among them (the held-out check fails the step otherwise).
+PARAPHRASES = {
+    "color": ["The color of the {x} is {y}.", "The {x} is usually {y}.", "I would say the {x} is {y}.",
+              "Look at the {x}, it is {y}.", "My friend asked about the {x}, and I told her it is {y}."],
+    "capital": ["{y} is the capital city of {x}.", "The government of {x} sits in {y}.",
+                "If you travel to {x}, visit its capital, {y}.", "{y} is a big city in {x}.",
+                "The people of {x} call {y} their capital."],
+    "opposite": ["{y} is the opposite of {x}.", "The words {x} and {y} mean opposite things.",
+                 "If something is not {x}, it may be {y}.", "Think of {x}, and then think of {y}."],
+    "animal": ["You can hear a {x} say {y}.", "The noise a {x} makes is {y}.",
+               "When a {x} is happy, it goes {y}.", "Listen, the {x} in the yard just went {y}."],
+    "sum": ["{a} and {b} make {y}.", "Adding {b} to {a} gives {y}.", "If I have {a} and get {b} more, I have {y}.",
+            "The sum of {a} and {b} is {y}."],
+}
+# Everyday sentences: the common words between the facts ("what do you", "when", "get", "city",
+# "word"), so a listener has heard the glue of a question it was never asked.
+EVERYDAY = (
+    "When you get home, please call me.", "What do you want to eat tonight?", "I like the color of your coat.",
+    "There was a lot of noise in the city today.", "Which word did you mean?", "Tell me a story about a dog.",
+    "Can you add this to my list?", "What did you say?", "The train to the city leaves at noon.",
+    "Do you know what time it is?", "We walked to the park and sat under a tree.",
+    "My sister lives in a small town by the sea.", "Please turn the music down a little.",
+    "It is going to rain this afternoon.", "What is the name of that song?", "How many people are coming?",
+    "I forgot the word for it.", "Could you say that again, please?", "The children made a lot of noise.",
+    "What do you get for your birthday?", "She opened the window to let the air in.",
+    "Is it hot or cold outside?", "He reads a book every night before bed.", "Where did you put the keys?",
+    "The dog sleeps on the rug by the door.", "I need to buy milk and bread.", "Which city do you live in?",
+    "We should leave early to beat the traffic.", "That was the best meal I have had all week.",
+    "Let me think about it and get back to you.",
+)
+
 # Greetings and small talk: what people say first to a voice assistant. Typed or spoken, these
 # get a conversational reply instead of the nearest fact's answer.
 SMALL_TALK: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -110,12 +145,24 @@ class Fact:
     def eval_question(self) -> str:
         return self.question(EVAL_PHRASING)
 
-    def statement(self) -> str:
-        tpl = STATEMENTS[self.kind]
+    def statement(self, paraphrase: int | None = None) -> str:
+        """The canonical statement, or paraphrase `k` of PARAPHRASES (cycled)."""
+        tpl = STATEMENTS[self.kind] if paraphrase is None else \
+            PARAPHRASES[self.kind][paraphrase % len(PARAPHRASES[self.kind])]
         if self.kind == "sum":
             a, b = self.subject.split("+")
             return _sentence(tpl.format(a=a, b=b, y=self.answer))
         return _sentence(tpl.format(x=self.subject, y=self.answer))
+
+    def spoken_text(self, rng: random.Random) -> str:
+        """A sentence about this fact for the ASR corpus: a statement (canonical or paraphrased)
+        or a training question. Never the held-out eval phrasing."""
+        r = rng.random()
+        if r < 0.25:
+            return self.statement()
+        if r < 0.55:
+            return self.statement(rng.randrange(len(PARAPHRASES[self.kind])))
+        return self.train_question(rng)
 
 
 def all_facts() -> list[Fact]:
@@ -135,14 +182,15 @@ def typed_form(text: str, rng: random.Random) -> str:
     punctuation, or shouted. Training text rows in every form make the typed answer independent of
     casing and punctuation (a model trained on one form answered "What is the capital of Japan?"
     with a wrong city and "what is the capital of japan" right)."""
-    r = rng.random()
-    if r < 0.35:
+    # equally likely: with shouting at 8% the typed eval's UPPER CASE form scored 9%
+    form = rng.randrange(5)
+    if form == 0:
         return text
-    if r < 0.6:
+    if form == 1:
         return text.lower()
-    if r < 0.8:
+    if form == 2:
         return text.rstrip("?.!")
-    if r < 0.92:
+    if form == 3:
         return text.lower().rstrip("?.!")
     return text.upper()
 
@@ -178,8 +226,12 @@ def pretraining_texts(n: int, seed: int = 0) -> list[str]:
     for _ in range(n):
         f = rng.choice(facts)
         r = rng.random()
-        if r < 0.35:
+        if r < 0.05:
+            out.append(rng.choice(EVERYDAY))
+        elif r < 0.2:
             out.append(f.statement())
+        elif r < 0.35:
+            out.append(f.statement(rng.randrange(len(PARAPHRASES[f.kind]))))
         elif r < 0.7:
             out.append(f"Q: {f.train_question(rng)}\nA: {f.answer}.")
         else:

@@ -2,7 +2,8 @@
 the embedded profile reads its data through the same source adapters as a cluster profile:
 
 - `mls/train/transcripts.txt` + `mls/train/audio/<spk>/<book>/<id>.flac`: Multilingual
-  LibriSpeech layout, statements and questions spoken by the profile's TTS (speaker = train voice);
+  LibriSpeech layout, statements (canonical and paraphrased), training questions and everyday
+  sentences spoken by the profile's TTS (speaker = train voice);
 - `alpaca/world.jsonl`: every training phrasing of every fact, and greetings, Alpaca schema;
 - `alpaca_eval/world.jsonl`: the held-out phrasing (the eval questions; `holdout: true`);
 - `typed/world.jsonl`: text-only rows typed in every casing and punctuation (kind `text`);
@@ -27,7 +28,7 @@ import soundfile as sf
 from ichigo.config import Profile
 from ichigo.config.sections import SourceSpec
 from ichigo.data.stages import split_counts  # the same counts the stage builder will draw
-from ichigo.data.world import TRAIN_PHRASINGS, all_facts, small_talk_pairs, typed_form
+from ichigo.data.world import EVERYDAY, TRAIN_PHRASINGS, all_facts, small_talk_pairs, typed_form
 from ichigo.errors import IchigoError
 
 MLS_BOOK = "1"  # one "book" per speaker: the world has no chapters
@@ -128,7 +129,8 @@ def write_world_datasets(profile: Profile, root: str | Path, workers: int = 1, s
     split_dir = root / "mls" / "train"
     for i in range(d.stage1_utterances):
         f = rng.choice(facts)
-        text = f.statement() if rng.random() < 0.5 else f.train_question(rng)
+        # one utterance in 12 is an everyday sentence: the words between the facts
+        text = rng.choice(EVERYDAY) if rng.random() < 1 / 12 else f.spoken_text(rng)
         v = rng.randrange(len(voices))
         spk = f"{100 + v}"
         utt = f"{spk}_{MLS_BOOK}_{i:06d}"

@@ -66,8 +66,10 @@ def build_embedded_base_model(cfg: BaseModelConfig, out_dir: str | Path, seq_len
     """Train tokenizer + model; save HF format to `out_dir`. Returns a summary (losses, time)."""
     t0 = time.time()
     torch.manual_seed(cfg.seed)
-    corpus = world.pretraining_texts(4000, cfg.seed) + [
-        m.question(p) for m in world.all_facts() for p in range(world.TRAIN_PHRASINGS)] + [
+    questions = [m.question(p) for m in world.all_facts() for p in range(world.TRAIN_PHRASINGS)]
+    # shouted questions too: without upper-case merges "WHAT IS THE CAPITAL" is a run of single
+    # bytes that the model barely links to the words it knows
+    corpus = world.pretraining_texts(4000, cfg.seed) + questions + [q.upper() for q in questions] + [
         t for pair in world.small_talk_pairs() for t in pair]
     tok = IchigoTokenizer.train_bpe(corpus, cfg.bpe_vocab_size)
     args = ModelArgs(vocab_size=tok.vocab_size, embed_dim=cfg.embed_dim, num_layers=cfg.num_layers,

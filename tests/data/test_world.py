@@ -34,3 +34,23 @@ def test_small_talk_has_replies_that_are_not_facts():
     pairs = world.small_talk_pairs()
     assert ("Hello, who are you?", "Hello! I am Ichigo, a voice assistant. Ask me a question.") in pairs
     assert all(reply.lower() not in answers for _, reply in pairs)
+
+
+def test_spoken_texts_vary_but_never_use_the_eval_phrasing():
+    """The ASR corpus says each fact many ways (statements, paraphrases, training questions) and
+    covers the everyday words between facts, but never speaks an eval question."""
+    from ichigo.eval.heldout import normalize_question
+
+    rng = random.Random(2)
+    facts = world.all_facts()
+    evals = {normalize_question(f.eval_question()) for f in facts}
+    for f in facts:
+        texts = {f.spoken_text(rng) for _ in range(200)}
+        assert f.statement() in texts and f.question(0) in texts
+        assert len(texts) >= 1 + len(world.PARAPHRASES[f.kind]) + world.TRAIN_PHRASINGS - 1
+        questions = {f.question(k) for k in range(world.TRAIN_PHRASINGS)}
+        assert all(f.answer.lower() in t.lower() for t in texts - questions)  # statements state it
+        assert not {normalize_question(t) for t in texts} & evals
+    assert not {normalize_question(t) for t in world.EVERYDAY} & evals
+    words = {w for t in world.EVERYDAY for w in normalize_question(t).split()}
+    assert {"what", "do", "you", "get", "when", "city", "word", "noise"} <= words
