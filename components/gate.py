@@ -18,10 +18,10 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
     from components.runtime import profile_from_json, quiet_logs, step_summary
     from ichigo.artifacts import Decision, read_evaluation, read_text_eval, write_decision
     from ichigo.config.recipe import STAGES
-    from ichigo.eval.curve import STAGES as CURVE_POINTS, retention_curve
+    from ichigo.eval.curve import retention_curve
     from ichigo.eval.report import write_report
     from ichigo.registry.gating import gate_with_champion
-    from ichigo.tracking import tracking_run
+    from ichigo.tracking import log_gate
 
     quiet_logs()
     profile = profile_from_json(profile_json)
@@ -44,21 +44,8 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
                                  stage_losses=losses, champion=champion, benchmarks=rows, retention_curve=curve,
                                  judge=judge, eval_notes=ev.notes))
     shutil.copy(paths.html, report.path)
-    try:  # the report also goes to MLflow, passed or not, so a rejection is visible there too
-        import mlflow
-
-        with tracking_run(profile.registry, "gate", tags={"ichigo.gate.passed": str(d.passed)}) as env:
-            uri = profile.registry.tracking_uri
-            client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-            client.log_batch(env["MLFLOW_RUN_ID"], metrics=[
-                mlflow.entities.Metric(k, v, 0, 0) for k, v in ev.numeric().items()])
-            # the retention curve: one metric per text benchmark, step = stage index (0 = base)
-            client.log_batch(env["MLFLOW_RUN_ID"], metrics=[
-                mlflow.entities.Metric(f"retention/{name}", v, 0, CURVE_POINTS.index(stage))
-                for name, row in curve.items() for stage, v in row.items()])
-            if judge:
-                client.set_tag(env["MLFLOW_RUN_ID"], "ichigo.eval.judge", judge)
-            client.log_artifacts(env["MLFLOW_RUN_ID"], str(out), "gate_report")
+    try:  # the report also goes to MLflow (ichigo.tracking.log_gate)
+        log_gate(profile.registry, d.passed, ev.numeric(), curve, judge, out)
     except Exception as e:  # the KFP artifact is the record of truth; MLflow is a convenience
         print(f"warning: could not log the gate report to MLflow: {e}")
     print(("PASSED" if d.passed else "REJECTED") + ":\n  " + "\n  ".join(d.reasons))

@@ -16,7 +16,7 @@ def register(profile_json: str, run_label: str, candidate: dsl.Input[dsl.Model],
     from components.runtime import model_dir, profile_from_json, quiet_logs, step_summary
     from ichigo.artifacts import read_decision, read_evaluation
     from ichigo.package import write_package
-    from ichigo.registry import build_lineage, register_candidate
+    from ichigo.registry import RegistryClient, build_lineage, register_candidate
 
     quiet_logs()
     profile = profile_from_json(profile_json)
@@ -33,7 +33,7 @@ def register(profile_json: str, run_label: str, candidate: dsl.Input[dsl.Model],
         pkg = write_package(Path(tmp) / "package", model_dir(candidate.path),
                             Path(tokenizer.path) / tok["file"], tok["backend"], lineage=lineage.to_dict())
         reports = sorted(p for p in Path(decision.path).iterdir() if p.suffix in (".html", ".md", ".json"))
-        v = register_candidate(profile.registry, pkg, metrics, lineage, reports, None)
+        v = register_candidate(RegistryClient(profile.registry), pkg, metrics, lineage, reports, None)
     return json.dumps({"registered": True, "model": v.name, "version": v.version, "uri": v.uri,
                        "alias": profile.registry.candidate_alias, **dec.to_dict(), "metrics": metrics,
                        "untrained": ev.untrained}, default=str)

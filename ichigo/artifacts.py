@@ -11,6 +11,9 @@ instead of a KeyError three steps later.
                                   benchmark rows, the retention curve, the judge's name
     stage out/   STAGE_RESULT_FILE  one training stage's result (written by the recipe, rank 0)
     stage out/   TRAIN_METRICS_FILE one JSON line per training step
+
+Inside a step: one evaluate_model run's directory (ichigo.eval.run) keeps its flat metrics in
+MODEL_METRICS_FILE, beside its benchmarks.json and predictions.jsonl.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ DECISION_FILE = "decision.json"
 TEXT_EVAL_FILE = "text.json"
 STAGE_RESULT_FILE = "result.json"
 TRAIN_METRICS_FILE = "metrics.jsonl"
+# EVALUATION_FILE's name with another schema ({metric: value}), one directory down
+# (evaluation/candidate/, evaluation/untrained/)
+MODEL_METRICS_FILE = "metrics.json"
 
 
 def _read_json(path: Path, what: str) -> dict:

@@ -1,11 +1,13 @@
 """MLflow runs for pipeline steps: opened here, written by whoever does the work (e.g. the
-training recipe on rank 0 via MLFLOW_RUN_ID), closed with the step's outcome."""
+training recipe on rank 0 via MLFLOW_RUN_ID), closed with the step's outcome; and what the
+gate step records in its run (log_gate)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, Mapping
 
 from ichigo.config.sections import RegistryConfig
 
@@ -24,7 +26,6 @@ def artifact_location(cfg: RegistryConfig) -> str | None:
     """Where a new experiment keeps its artifacts: the profile's choice; for an embedded sqlite
     store, beside the database file (MLflow's default, ./mlruns under whatever directory the step
     ran in, would scatter the registry's packages outside the run's workdir)."""
-    from pathlib import Path
     from urllib.parse import urlparse
 
     from ichigo.paths import default_workdir
@@ -65,3 +66,22 @@ def tracking_run(cfg: RegistryConfig, run_name: str, params: dict | None = None,
         client.set_terminated(run.info.run_id, "FAILED")
         raise
     client.set_terminated(run.info.run_id, "FINISHED")
+
+
+def log_gate(cfg: RegistryConfig, passed: bool, metrics: Mapping[str, float],
+             curve: Mapping[str, Mapping[str, float]], judge: str | None, report_dir: str | Path) -> None:
+    """A `gate` run, passed or not (so a rejection is visible in MLflow too): the candidate's
+    metrics, the retention curve as one `retention/<benchmark>` metric per benchmark with step =
+    stage index (0 = the base), the speech-QA judge, and the report files under gate_report/."""
+    from mlflow.entities import Metric
+
+    from ichigo.eval.curve import STAGES as CURVE_POINTS
+
+    with tracking_run(cfg, "gate", tags={"ichigo.gate.passed": str(passed)}) as env:
+        client, run_id = _client(cfg), env["MLFLOW_RUN_ID"]
+        client.log_batch(run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
+        client.log_batch(run_id, metrics=[Metric(f"retention/{name}", v, 0, CURVE_POINTS.index(stage))
+                                          for name, row in curve.items() for stage, v in row.items()])
+        if judge:
+            client.set_tag(run_id, "ichigo.eval.judge", judge)
+        client.log_artifacts(run_id, str(report_dir), "gate_report")

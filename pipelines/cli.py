@@ -127,17 +127,18 @@ def cmd_follow(args) -> int:
 
 
 def cmd_promote(args) -> int:
-    from ichigo.registry import promote
+    from ichigo.registry import RegistryClient, promote
 
-    v = promote(_profile(args).registry, args.version, alias=args.alias, retry_failed=args.retry_failed)
+    v = promote(RegistryClient(_profile(args).registry), args.version, alias=args.alias,
+                retry_failed=args.retry_failed)
     print(f"alias '{args.alias}' -> version {getattr(v, 'version', args.version)}")
     return 0
 
 
 def cmd_rollback(args) -> int:
-    from ichigo.registry import rollback
+    from ichigo.registry import RegistryClient, rollback
 
-    v = rollback(_profile(args).registry, alias=args.alias)
+    v = rollback(RegistryClient(_profile(args).registry), alias=args.alias)
     print(f"alias '{args.alias}' rolled back -> version {getattr(v, 'version', v)}")
     return 0
 

@@ -44,14 +44,14 @@ def cache_lock(profile: Profile) -> Iterator[None]:
 
 def start_follower(profile: Profile, alias: str, current, current_path: Path,
                    load: Callable[[Path, str], None], revert_alias: bool) -> tuple[object, threading.Thread]:
-    from ichigo.registry import AliasFollower
+    from ichigo.registry import AliasFollower, RegistryClient
 
     def apply(version, path: Path | None) -> None:
         load(path, version.version)
 
     # `load` smoke-tests the new model before it swaps it in and raises if it is broken, so the
     # follower's own health check has nothing left to add
-    follower = AliasFollower(profile.registry, alias, apply, health_check=lambda: True,
+    follower = AliasFollower(RegistryClient(profile.registry), alias, apply, health_check=lambda: True,
                              poll_seconds=profile.serving.poll_seconds,
                              cache_dir=profile.serving.package_cache, revert_alias=revert_alias)
     if current is not None:

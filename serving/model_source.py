@@ -40,11 +40,12 @@ class ModelSource:
             p = Path(self.uri).resolve()
             read_package_info(p)
             return p, f"local:{p.name}", None
-        from ichigo.registry import resolve_version
+        from ichigo.registry import RegistryClient, resolve_version
         from ichigo.registry.resolve import download_version
 
-        v = resolve_version(profile.registry, self.uri)
-        return download_version(profile.registry, v, cache_dir(profile)), v.version, v
+        client = RegistryClient(profile.registry)
+        v = resolve_version(client, self.uri)
+        return download_version(client, v, cache_dir(profile)), v.version, v
 
 
 def cache_dir(profile: Profile) -> str | None:

@@ -7,6 +7,7 @@ out_dir/benchmarks.json    one row per benchmark: name, kind, metric, n, score, 
 out_dir/predictions.jsonl  one record per scored item, tagged with its metric
 out_dir/.cache/            per-item results; an interrupted run resumes from them
 ```
+The metrics file's name is ichigo.artifacts.MODEL_METRICS_FILE.
 Inputs: `eval_dir/qa.parquet` (spoken held-out questions with reference answers and WAVs) and
 `eval_dir/noise.parquet` (real noise as sound codes), both `ichigo.data.records.EvalItem` rows.
 The declared benchmarks (`eval.benchmarks`) feed the gate's metrics: the first mmlu one gives
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from ichigo.artifacts import MODEL_METRICS_FILE
 from ichigo.config import EvalConfig, Profile, load_profile
 from ichigo.data.records import EvalItem, read_eval_items, write_json_atomic
 from ichigo.errors import ConfigError, InputError
@@ -283,7 +285,7 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
 
     metrics = {k: float(v) for k, v in metrics.items()}
     metrics["eval_seconds"] = round(time.time() - t_start, 2)
-    metrics_path, preds_path = out / "metrics.json", out / "predictions.jsonl"
+    metrics_path, preds_path = out / MODEL_METRICS_FILE, out / "predictions.jsonl"
     tmp = preds_path.with_name(preds_path.name + ".tmp")
     tmp.write_text("".join(json.dumps(p) + "\n" for p in preds))
     tmp.replace(preds_path)

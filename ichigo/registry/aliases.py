@@ -20,16 +20,14 @@ import json
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ichigo.config import RegistryConfig
 from ichigo.errors import InputError
 from ichigo.registry.client import RegistryClient
+from ichigo.registry.version import VersionInfo
 
 TAG_PREFIX = "ichigo."
-LINEAGE_HASH_TAG = "ichigo.lineage_hash"
 ROLLOUT_FAILED_TAG = "ichigo.rollout_failed"
 GATE_PASSED_TAG = "ichigo.gate_passed"
 REFUSED_TAG = "ichigo.refused"  # why the follower / promote would not serve a version (JSON)
@@ -59,68 +57,8 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-@dataclass(frozen=True)
-class VersionInfo:
-    name: str
-    version: str
-    run_id: str | None
-    source: str
-    status: str
-    tags: dict[str, str] = field(default_factory=dict)
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
-
-    @property
-    def lineage_hash(self) -> str | None:
-        return self.tags.get(LINEAGE_HASH_TAG)
-
-    @classmethod
-    def from_mlflow(cls, mv: Any) -> "VersionInfo":
-        return cls(mv.name, str(mv.version), mv.run_id, mv.source, str(mv.status),
-                   dict(mv.tags or {}), tuple(getattr(mv, "aliases", []) or ()))
-
-
-def _client(cfg_or_client: RegistryConfig | RegistryClient) -> RegistryClient:
-    return cfg_or_client if isinstance(cfg_or_client, RegistryClient) else RegistryClient(cfg_or_client)
-
-
-def _missing(e: Exception) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    return isinstance(e, MlflowException) and e.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
-
-
-def get_version(client: RegistryClient, version: str | int) -> VersionInfo | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mv = client.call(client.mlflow.get_model_version, client.model_name, str(version), what="get version")
-    except MlflowException as e:
-        if _missing(e):
-            return None
-        raise
-    return VersionInfo.from_mlflow(mv)
-
-
-def alias_version(cfg: RegistryConfig | RegistryClient, alias: str) -> VersionInfo | None:
-    """The version an alias points at, or None when the alias (or the model) does not exist."""
-    from mlflow.exceptions import MlflowException
-
-    client = _client(cfg)
-    try:
-        mv = client.call(client.mlflow.get_model_version_by_alias, client.model_name, alias, what="get alias")
-    except MlflowException as e:
-        if _missing(e) or e.error_code == "INVALID_PARAMETER_VALUE":
-            return None
-        raise
-    return VersionInfo.from_mlflow(mv)
-
-
 def _require_ready(client: RegistryClient, version: str | int) -> VersionInfo:
-    v = get_version(client, version)
+    v = client.get_model_version(version)
     if v is None:
         raise InputError(f"model {client.model_name!r} has no version {version}: "
                          "pick an existing version (see the MLflow UI or `ichigo models`)")
@@ -130,21 +68,14 @@ def _require_ready(client: RegistryClient, version: str | int) -> VersionInfo:
     return v
 
 
-def set_alias(cfg: RegistryConfig | RegistryClient, alias: str, version: str | int) -> VersionInfo:
+def set_alias(client: RegistryClient, alias: str, version: str | int) -> VersionInfo:
     """Point `alias` at `version` after checking the version exists and is READY."""
-    client = _client(cfg)
     v = _require_ready(client, version)
-    client.call(client.mlflow.set_registered_model_alias, client.model_name, alias, v.version,
-                what="set alias")
+    client.set_alias(alias, v.version)
     return v
 
 
 # ---- history -------------------------------------------------------------------------------
-
-def _model_tags(client: RegistryClient) -> dict[str, str]:
-    rm = client.call(client.mlflow.get_registered_model, client.model_name, what="get model")
-    return dict(rm.tags or {})
-
 
 def _events(tags: dict[str, str], alias: str) -> list[dict[str, Any]]:
     prefix = event_prefix(alias)
@@ -168,28 +99,24 @@ def _replay(tags: dict[str, str], alias: str) -> tuple[list[str], list[dict[str,
     return stack, log[-MAX_LOG_EVENTS:]
 
 
-def alias_stack(cfg: RegistryConfig | RegistryClient, alias: str) -> list[str]:
-    client = _client(cfg)
-    return _replay(_model_tags(client), alias)[0]
+def alias_stack(client: RegistryClient, alias: str) -> list[str]:
+    return _replay(client.registered_model_tags(), alias)[0]
 
 
-def alias_log(cfg: RegistryConfig | RegistryClient, alias: str) -> list[dict[str, Any]]:
-    client = _client(cfg)
-    return _replay(_model_tags(client), alias)[1]
+def alias_log(client: RegistryClient, alias: str) -> list[dict[str, Any]]:
+    return _replay(client.registered_model_tags(), alias)[1]
 
 
 def _append_event(client: RegistryClient, alias: str, op: str, event: dict[str, Any]) -> None:
     """One new tag per event: a write never depends on what another writer did (no lost update)."""
     key = f"{event_prefix(alias)}{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-    client.call(client.mlflow.set_registered_model_tag, client.model_name, key,
-                json.dumps({"op": op, **event}), what="set tag")
+    client.set_registered_model_tag(key, json.dumps({"op": op, **event}))
 
 
-def record_holder(cfg: RegistryConfig | RegistryClient, alias: str, version: str, action: str,
+def record_holder(client: RegistryClient, alias: str, version: str, action: str,
                   detail: str = "", only_if_new: bool = False) -> list[str]:
     """Note that `version` holds `alias` now (pushed unless already on top); returns the stack.
     `only_if_new`: record nothing when it is already on top (an observation, not an action)."""
-    client = _client(cfg)
     stack = alias_stack(client, alias)
     if only_if_new and stack and stack[-1] == str(version):
         return stack
@@ -216,49 +143,43 @@ def serving_refusal(v: VersionInfo) -> str | None:
 
 # ---- promotion -----------------------------------------------------------------------------
 
-def promote(cfg: RegistryConfig, version: str | int, alias: str | None = None,
+def promote(client: RegistryClient, version: str | int, alias: str | None = None,
             retry_failed: bool = False) -> VersionInfo:
     """Move `alias` (default: the serving alias, `champion`) to `version`, recording history.
     Refuses a version that did not pass the gate, or whose rollout failed (unless
     `retry_failed`: then the failure tag is cleared and the follower tries it again)."""
-    client = _client(cfg)
-    alias = alias or cfg.serving_alias
+    alias = alias or client.cfg.serving_alias
     target = _require_ready(client, version)
     if retry_failed and ROLLOUT_FAILED_TAG in target.tags:
-        client.call(client.mlflow.set_model_version_tag, client.model_name, target.version,
-                    "ichigo.rollout_retried", json.dumps({"at": now(), "by": who(),
-                                                          "failure": target.tags[ROLLOUT_FAILED_TAG]}),
-                    what="set tag")
-        client.call(client.mlflow.delete_model_version_tag, client.model_name, target.version,
-                    ROLLOUT_FAILED_TAG, what="delete tag")
+        client.set_model_version_tag(target.version, "ichigo.rollout_retried",
+                                     json.dumps({"at": now(), "by": who(), "failure": target.tags[ROLLOUT_FAILED_TAG]}))
+        client.delete_model_version_tag(target.version, ROLLOUT_FAILED_TAG)
         target = _require_ready(client, version)
     refusal = serving_refusal(target)
     if refusal is not None:
         raise InputError(f"not promoting {client.model_name} to {alias!r}: {refusal}")
-    current = alias_version(client, alias)
+    current = client.get_version_by_alias(alias)
     if current is not None:
         # a holder set by hand in the UI that nobody recorded yet: record it so rollback can reach it
         record_holder(client, alias, current.version, "observed", only_if_new=True)
     v = set_alias(client, alias, version)
-    client.call(client.mlflow.set_model_version_tag, client.model_name, v.version,
-                f"ichigo.promoted.{alias}", f"{now()} by {who()}", what="set tag")
+    client.set_model_version_tag(v.version, f"ichigo.promoted.{alias}", f"{now()} by {who()}")
     record_holder(client, alias, v.version, "promote",
                   f"from {current.version}" if current is not None else "")
     return v
 
 
-def rollback(cfg: RegistryConfig, alias: str | None = None, reason: str = "") -> VersionInfo:
+def rollback(client: RegistryClient, alias: str | None = None, reason: str = "") -> VersionInfo:
     """Move `alias` back to the version that held it before the current one."""
-    client = _client(cfg)
-    alias = alias or cfg.serving_alias
-    current = alias_version(client, alias)
+    alias = alias or client.cfg.serving_alias
+    current = client.get_version_by_alias(alias)
     if current is None:
         raise InputError(f"alias {alias!r} of {client.model_name!r} is not set: nothing to roll back")
     # a holder set by hand in the UI is recorded first, so the log shows what was rolled back
     stack = record_holder(client, alias, current.version, "observed", only_if_new=True)
     popped = [stack.pop()]
     while stack:
-        prev = get_version(client, stack[-1])
+        prev = client.get_model_version(stack[-1])
         if (prev is not None and prev.status == "READY" and prev.version != current.version
                 and serving_refusal(prev) is None):
             break
@@ -267,20 +188,17 @@ def rollback(cfg: RegistryConfig, alias: str | None = None, reason: str = "") ->
         raise InputError(f"alias {alias!r} has no earlier holder to roll back to "
                          f"(history: {alias_stack(client, alias)}); promote a version instead")
     target = set_alias(client, alias, stack[-1])
-    client.call(client.mlflow.set_model_version_tag, client.model_name, current.version,
-                f"ichigo.rolled_back.{alias}", f"{now()} by {who()}" + (f": {reason}" if reason else ""),
-                what="set tag")
+    client.set_model_version_tag(current.version, f"ichigo.rolled_back.{alias}",
+                                 f"{now()} by {who()}" + (f": {reason}" if reason else ""))
     detail = f"from {current.version}" + (f": {reason}" if reason else "")
     _append_event(client, alias, "rollback",
                   {"action": "rollback", "version": target.version, "by": who(), "at": now(), "detail": detail})
     return target
 
 
-def champion_metrics(cfg: RegistryConfig) -> dict[str, float] | None:
+def champion_metrics(client: RegistryClient) -> dict[str, float] | None:
     """The serving alias holder's eval metrics (what the gate compares a candidate against)."""
-    client = _client(cfg)
-    v = alias_version(client, cfg.serving_alias)
+    v = client.get_version_by_alias(client.cfg.serving_alias)
     if v is None or not v.run_id:
         return None
-    run = client.call(client.mlflow.get_run, v.run_id, what="get run")
-    return dict(run.data.metrics)
+    return client.get_run_metrics(v.run_id)

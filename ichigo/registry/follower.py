@@ -27,14 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ichigo.config import RegistryConfig
 from ichigo.errors import ConfigError
-from ichigo.registry.aliases import (
-    REFUSED_TAG, ROLLOUT_FAILED_TAG, VersionInfo, alias_version, get_version, now, record_holder,
-    serving_refusal, set_alias,
-)
+from ichigo.registry.aliases import REFUSED_TAG, ROLLOUT_FAILED_TAG, now, record_holder, serving_refusal, set_alias
 from ichigo.registry.client import RegistryClient, RegistryUnavailableError
 from ichigo.registry.resolve import download_version
+from ichigo.registry.version import VersionInfo
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +51,17 @@ class FollowEvent:
 
 
 class AliasFollower:
-    def __init__(self, cfg: RegistryConfig, alias: str, apply: ApplyFn, health_check: HealthFn,
+    def __init__(self, client: RegistryClient, alias: str, apply: ApplyFn, health_check: HealthFn,
                  poll_seconds: float = 10.0, cache_dir: str | Path | None = None,
                  revert_alias: bool | None = None, heartbeat_file: str | Path | None = None,
                  fetch_package: bool = True):
-        self.client = RegistryClient(cfg)
+        self.client = client
         self.alias = alias
         self.apply = apply
         self.health_check = health_check
         self.poll_seconds = poll_seconds
         self.cache_dir = cache_dir
-        self.revert_alias = cfg.revert_alias_on_failure if revert_alias is None else revert_alias
+        self.revert_alias = client.cfg.revert_alias_on_failure if revert_alias is None else revert_alias
         self.heartbeat_file = Path(heartbeat_file) if heartbeat_file else None
         # False when `apply` only points remote workers at the version (they download it
         # themselves, e.g. the RayService patcher): `apply` then gets None as the path
@@ -101,7 +98,7 @@ class AliasFollower:
     # ---- one poll ------------------------------------------------------------------------
     def poll_once(self) -> FollowEvent:
         try:
-            target = alias_version(self.client, self.alias)
+            target = self.client.get_version_by_alias(self.alias)
         except RegistryUnavailableError as e:
             # keep serving what runs; the next poll tries again
             return self._event(FollowEvent("unavailable", error=str(e)), heartbeat=False)
@@ -145,8 +142,8 @@ class AliasFollower:
         if target.version not in self.refused:
             try:
                 record = {"at": now(), "alias": self.alias, "reason": reason, "kept": self._cur()}
-                self.client.call(self.client.mlflow.set_model_version_tag, self.client.model_name,
-                                 target.version, REFUSED_TAG, json.dumps(record), what="tag refused version")
+                self.client.set_model_version_tag(target.version, REFUSED_TAG, json.dumps(record),
+                                                  what="tag refused version")
                 if self.revert_alias and self.current is not None:
                     set_alias(self.client, self.alias, self.current.version)
                     record_holder(self.client, self.alias, self.current.version, "auto-revert",
@@ -170,8 +167,8 @@ class AliasFollower:
         record = {"at": now(), "alias": self.alias, "error": msg,
                   "restored": previous.version if previous else None}
         try:
-            self.client.call(self.client.mlflow.set_model_version_tag, self.client.model_name, target.version,
-                             ROLLOUT_FAILED_TAG, json.dumps(record), what="tag failed version")
+            self.client.set_model_version_tag(target.version, ROLLOUT_FAILED_TAG, json.dumps(record),
+                                              what="tag failed version")
             self.refused.discard(target.version)
             if self.revert_alias and previous is not None:
                 set_alias(self.client, self.alias, previous.version)
@@ -241,7 +238,7 @@ def run_follower(profile: str = "local", apply: ApplyFn | None = None,
     ICHIGO_NAMESPACE (default: the profile's cluster namespace) through the Kubernetes API.
     """
     from ichigo.config import load_profile
-    from ichigo.registry.rayservice import RayServicePatcher
+    from ichigo.deploy.rayservice import RayServicePatcher
 
     p = load_profile(profile)
     reg = p.registry
@@ -257,12 +254,12 @@ def run_follower(profile: str = "local", apply: ApplyFn | None = None,
         fetch = False  # the Ray workers download the package themselves
     else:
         fetch = True
-    follower = AliasFollower(reg, p.serving.follow_alias, apply, health_check or (lambda: True),
+    follower = AliasFollower(RegistryClient(reg), p.serving.follow_alias, apply, health_check or (lambda: True),
                              poll_seconds=p.serving.poll_seconds, fetch_package=fetch,
                              heartbeat_file=os.environ.get("ICHIGO_HEARTBEAT_FILE"))
     if not fetch:
         pinned = patcher.deployed_version()
-        running = get_version(follower.client, pinned) if pinned else None
+        running = follower.client.get_model_version(pinned) if pinned else None
         # what runs now is what a failed rollout goes back to, once checked: never assumed
         follower.adopt_running(running, None)
     follower.run(max_polls=max_polls)

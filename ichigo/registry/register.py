@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ichigo.config import RegistryConfig
 from ichigo.errors import InputError
 from ichigo.package import read_package_info
-from ichigo.registry.aliases import LINEAGE_HASH_TAG, VersionInfo, get_version, now, set_alias, who
-from ichigo.registry.client import RegistryClient, RegistryUnavailableError, is_transient
+from ichigo.registry.aliases import now, set_alias, who
+from ichigo.registry.client import RegistryClient, RegistryUnavailableError
 from ichigo.registry.lineage import Lineage, numeric_metrics
 from ichigo.registry.model_card import render_model_card
+from ichigo.registry.version import LINEAGE_HASH_TAG, VersionInfo
 
 log = logging.getLogger(__name__)
 MODEL_ARTIFACT = "model"  # the logged model's name inside the run
@@ -48,69 +48,29 @@ def _check_inputs(package_dir: Path, gate_report_paths: list[Path]) -> dict[str,
 def _find_by_lineage(client: RegistryClient, lineage_hash: str, pending: bool = False) -> VersionInfo | None:
     """The oldest version registered for this lineage: READY ones, and with `pending` also those
     still PENDING_REGISTRATION (made by a create whose response was lost, or by a concurrent run)."""
-    from mlflow.exceptions import MlflowException
-
     flt = f"name = '{client.model_name}' and tags.`{LINEAGE_HASH_TAG}` = '{lineage_hash}'"
-    try:
-        found = client.call(client.mlflow.search_model_versions, flt, what="search versions")
-    except MlflowException as e:
-        if e.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
     ok = {"READY", "PENDING_REGISTRATION"} if pending else {"READY"}
-    usable = sorted((VersionInfo.from_mlflow(m) for m in found if str(m.status) in ok),
-                    key=lambda v: int(v.version))
+    usable = sorted((v for v in client.search_model_versions(flt) if v.status in ok), key=lambda v: int(v.version))
     return usable[0] if usable else None
 
 
-def _create_version_once(client: RegistryClient, lineage_hash: str, *args: Any, **kwargs: Any) -> str:
-    """`create_model_version`, retried on transient failures; before each retry, the versions of
-    this lineage are searched first: a create whose response was lost (connection dropped after
-    the server committed it) must not make a second version."""
-    delay = client.cfg.retry_backoff_seconds
-    attempts = client.cfg.retries + 1
-    for i in range(attempts):
-        if i:
-            made = _find_by_lineage(client, lineage_hash, pending=True)
-            if made is not None:
-                log.warning("create_model_version's response was lost; version %s of this lineage "
-                            "exists: using it", made.version)
-                return made.version
-        try:
-            return str(client.mlflow.create_model_version(*args, **kwargs).version)
-        except Exception as e:  # noqa: BLE001 - classified right below
-            if not is_transient(e):
-                raise
-            if i == attempts - 1:
-                raise RegistryUnavailableError(f"MLflow registry at {client.tracking_uri} did not answer "
-                                               f"create_model_version after {attempts} attempt(s): {e}") from e
-            log.warning("create_model_version failed (%s); looking for its version before retry %d/%d",
-                        e, i + 1, attempts - 1)
-            time.sleep(delay)
-            delay = min(delay * 2, client.cfg.retry_max_backoff_seconds)
-    raise AssertionError("unreachable")
+def _create_version_once(client: RegistryClient, lineage_hash: str, source: str, **kwargs: Any) -> str:
+    """A new version of `source`, or the one of this lineage that a create whose response was
+    lost already made (the client looks for it before every retry)."""
+    def made() -> str | None:
+        v = _find_by_lineage(client, lineage_hash, pending=True)
+        if v is not None:
+            log.warning("create_model_version's response was lost; version %s of this lineage "
+                        "exists: using it", v.version)
+        return v.version if v is not None else None
 
-
-def _ensure_registered_model(client: RegistryClient, description: str) -> None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.call(client.mlflow.get_registered_model, client.model_name, what="get model")
-    except MlflowException as e:
-        if e.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-        try:
-            client.call(client.mlflow.create_registered_model, client.model_name,
-                        description=description, what="create model")
-        except MlflowException as e2:  # created concurrently
-            if e2.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
+    return client.create_model_version(source, find_existing=made, **kwargs)
 
 
 def _wait_ready(client: RegistryClient, version: str, timeout: float = 300.0) -> VersionInfo:
     deadline = time.monotonic() + timeout
     while True:
-        v = get_version(client, version)
+        v = client.get_model_version(version)
         if v is not None and v.status == "READY":
             return v
         if v is not None and v.status == "FAILED_REGISTRATION":
@@ -143,12 +103,10 @@ def _version_tags(lineage: Lineage, lineage_hash: str) -> dict[str, str]:
     return tags
 
 
-def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: dict[str, Any],
+def register_candidate(client: RegistryClient, package_dir: str | Path, metrics: dict[str, Any],
                        lineage: Lineage, gate_report_paths: list[Path] | list[str],
                        model_card: str | None = None, alias: str | None = None) -> RegisteredVersion:
-    """Register the package with its lineage; `alias` defaults to cfg.candidate_alias."""
-    import mlflow
-
+    """Register the package with its lineage; `alias` defaults to registry.candidate_alias."""
     from ichigo.registry.pyfunc import PACKAGE_ARTIFACT, IchigoPyfunc, signature
 
     package_dir = Path(package_dir)
@@ -157,12 +115,11 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
     clean_metrics = numeric_metrics(metrics)
     if not lineage.eval_metrics:
         lineage = replace(lineage, eval_metrics=clean_metrics)
-    card = model_card or lineage.model_card or render_model_card(cfg.model_name, lineage, clean_metrics, info)
+    card = model_card or lineage.model_card or render_model_card(client.model_name, lineage, clean_metrics, info)
     lineage = replace(lineage, model_card=card)
     lineage_hash = lineage.hash()
-    alias = alias or cfg.candidate_alias
+    alias = alias or client.cfg.candidate_alias
 
-    client = RegistryClient(cfg)
     existing = _find_by_lineage(client, lineage_hash, pending=True)
     if existing is not None:
         log.info("lineage %s already registered as version %s", lineage_hash[:12], existing.version)
@@ -171,38 +128,22 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
         return RegisteredVersion(existing.name, existing.version, existing.run_id or "", existing.uri, created=False)
 
     exp_id = client.experiment_id()
-    _ensure_registered_model(client, "Ichigo early-fusion speech LLM (sound tokens + Llama-3 decoder)")
+    client.ensure_registered_model("Ichigo early-fusion speech LLM (sound tokens + Llama-3 decoder)")
     run_tags = {"ichigo.pipeline_run_id": lineage.pipeline_run_id, LINEAGE_HASH_TAG: lineage_hash,
                 "mlflow.note.content": card, "ichigo.registered_by": who()}
-    run = client.call(client.mlflow.create_run, exp_id, tags=run_tags,
-                      run_name=f"register-{lineage.pipeline_run_id}"[:200], what="create run")
-    run_id = run.info.run_id
+    run_id = client.create_run(exp_id, run_name=f"register-{lineage.pipeline_run_id}"[:200], tags=run_tags)
     try:
-        ts = int(time.time() * 1000)
-        from mlflow.entities import Metric, Param
-
-        params = [Param(f"{stage}.{k}", str(v)[:6000]) for stage, c in lineage.stage_configs.items()
-                  for k, v in c.items()]
-        params += [Param("git_sha", lineage.code.git_sha), Param("git_dirty", str(lineage.code.dirty)),
-                   Param("profile", lineage.profile or "n/a")]
-        client.call(client.mlflow.log_batch, run_id,
-                    metrics=[Metric(k, v, ts, 0) for k, v in clean_metrics.items()],
-                    params=params, what="log metrics")
+        params = {f"{stage}.{k}": str(v)[:6000] for stage, c in lineage.stage_configs.items() for k, v in c.items()}
+        params |= {"git_sha": lineage.code.git_sha, "git_dirty": str(lineage.code.dirty),
+                   "profile": lineage.profile or "n/a"}
+        client.log_batch(run_id, metrics=clean_metrics, params=params)
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "lineage.json").write_text(json.dumps(lineage.to_dict(), indent=2, default=str))
             (Path(tmp) / "model_card.md").write_text(card)
-            client.call(client.mlflow.log_artifact, run_id, str(Path(tmp) / "lineage.json"), what="log lineage")
-            client.call(client.mlflow.log_artifact, run_id, str(Path(tmp) / "model_card.md"), what="log card")
+            client.log_artifact(run_id, str(Path(tmp) / "lineage.json"), what="log lineage")
+            client.log_artifact(run_id, str(Path(tmp) / "model_card.md"), what="log card")
         for p in reports:
-            client.call(client.mlflow.log_artifact, run_id, str(p), "gate", what="log gate report")
-
-        def _log_model(staged: Path):
-            with client.fluent(), mlflow.start_run(run_id=run_id):
-                return mlflow.pyfunc.log_model(
-                    name=MODEL_ARTIFACT, python_model=IchigoPyfunc(_pyfunc_profile(lineage.profile)),
-                    artifacts={PACKAGE_ARTIFACT: str(staged)}, signature=signature(),
-                    pip_requirements=["ichigo-platform"],  # the serving image has it installed
-                    tags={LINEAGE_HASH_TAG: lineage_hash})
+            client.log_artifact(run_id, str(p), "gate", what="log gate report")
 
         # MLflow stores a directory artifact under its own basename, and `resolve` looks for
         # artifacts/package: stage the package under that name whatever the caller called it
@@ -210,16 +151,18 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
         with tempfile.TemporaryDirectory(dir=package_dir.resolve().parent) as tmp:
             staged = Path(tmp) / PACKAGE_ARTIFACT
             shutil.copytree(package_dir, staged, copy_function=_link_or_copy)
-            model_info = client.call(_log_model, staged, what="upload the package")
-        version = _create_version_once(client, lineage_hash, client.model_name, model_info.model_uri,
-                                       run_id=run_id, tags=_version_tags(lineage, lineage_hash),
-                                       description=card, model_id=model_info.model_id)
-        client.call(client.mlflow.set_terminated, run_id, "FINISHED", what="end run")
+            model_info = client.log_pyfunc_model(
+                run_id, what="upload the package",
+                name=MODEL_ARTIFACT, python_model=IchigoPyfunc(_pyfunc_profile(lineage.profile)),
+                artifacts={PACKAGE_ARTIFACT: str(staged)}, signature=signature(),
+                pip_requirements=["ichigo-platform"],  # the serving image has it installed
+                tags={LINEAGE_HASH_TAG: lineage_hash})
+        version = _create_version_once(client, lineage_hash, model_info.model_uri, run_id=run_id,
+                                       tags=_version_tags(lineage, lineage_hash), description=card,
+                                       model_id=model_info.model_id)
+        client.set_terminated(run_id, "FINISHED")
     except BaseException:
-        try:
-            client.mlflow.set_terminated(run_id, "FAILED")
-        except Exception:  # noqa: BLE001 - the original error is the one to report
-            pass
+        client.mark_failed(run_id)
         raise
     v = _wait_ready(client, version)
     set_alias(client, alias, v.version)

@@ -11,12 +11,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ichigo.config import RegistryConfig
 from ichigo.errors import InputError
 from ichigo.package import read_package_info
 from ichigo import durable
-from ichigo.registry.aliases import VersionInfo, _client, alias_version, get_version
 from ichigo.registry.client import RegistryClient, expand
+from ichigo.registry.version import VersionInfo
 
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 DONE_MARKER = ".complete"
@@ -32,12 +31,10 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     return m["name"], m["alias"], m["version"]
 
 
-def resolve_version(cfg: RegistryConfig | RegistryClient, uri: str) -> VersionInfo:
-    client = _client(cfg)
+def resolve_version(client: RegistryClient, uri: str) -> VersionInfo:
     name, alias, version = parse_model_uri(uri)
-    if name != client.model_name:
-        client = RegistryClient(client.cfg.model_copy(update={"model_name": name}))
-    v = alias_version(client, alias) if alias else get_version(client, version)  # type: ignore[arg-type]
+    client = client.for_model(name)
+    v = client.get_version_by_alias(alias) if alias else client.get_model_version(version)  # type: ignore[arg-type]
     if v is None:
         raise InputError(f"{uri} does not resolve: no such " + ("alias" if alias else "version") +
                          f" on registered model {name!r}")
@@ -46,17 +43,12 @@ def resolve_version(cfg: RegistryConfig | RegistryClient, uri: str) -> VersionIn
     return v
 
 
-def resolve_package(cfg: RegistryConfig | RegistryClient, uri: str,
-                    cache_dir: str | Path | None = None) -> Path:
+def resolve_package(client: RegistryClient, uri: str, cache_dir: str | Path | None = None) -> Path:
     """The local package dir of the version `uri` names (downloaded once per version)."""
-    return download_version(cfg, resolve_version(cfg, uri), cache_dir)
+    return download_version(client, resolve_version(client, uri), cache_dir)
 
 
-def download_version(cfg: RegistryConfig | RegistryClient, v: VersionInfo,
-                     cache_dir: str | Path | None = None) -> Path:
-    import mlflow.artifacts
-
-    client = _client(cfg)
+def download_version(client: RegistryClient, v: VersionInfo, cache_dir: str | Path | None = None) -> Path:
     root = Path(cache_dir) if cache_dir else Path(expand(client.cfg.cache_dir))
     dest = root / v.name / v.version
     if (dest / DONE_MARKER).is_file():
@@ -64,9 +56,7 @@ def download_version(cfg: RegistryConfig | RegistryClient, v: VersionInfo,
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{v.name}-{v.version}-", dir=root))
     try:
-        with client.fluent():
-            client.call(mlflow.artifacts.download_artifacts, artifact_uri=v.uri, dst_path=str(tmp),
-                        tracking_uri=client.tracking_uri, what=f"download {v.uri}")
+        client.download_model_version(v, str(tmp))
         pkg = tmp / "artifacts" / PACKAGE_ARTIFACT
         if not pkg.is_dir():
             raise InputError(f"{v.uri} holds no Ichigo package (no artifacts/{PACKAGE_ARTIFACT}): "

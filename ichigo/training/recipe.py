@@ -36,7 +36,7 @@ from ichigo.training import remote
 from ichigo.training.checkpointing import (
     checkpoint_dirs, clean_stale, latest_checkpoint, load_resume_state, save_checkpoint,
 )
-from ichigo.artifacts import StageResult, write_stage_result
+from ichigo.artifacts import STAGE_RESULT_FILE, TRAIN_METRICS_FILE, StageResult, write_stage_result
 from ichigo.training.config import RecipeConfig, load_config
 from ichigo.training.data import load_tokenized
 from ichigo.training.distributed import (
@@ -45,7 +45,6 @@ from ichigo.training.distributed import (
 from ichigo.training.determinism import fingerprint
 from ichigo.training.metrics import MetricsLogger, read_metrics
 from ichigo.training.packing import Batch, collate, epoch_units, step_slices
-from ichigo.training.results import RESULT_FILE
 
 MODEL_SUBDIR = "model"
 # fault injection for preemption tests: rank 0 SIGKILLs itself right after this step
@@ -102,8 +101,8 @@ class Trainer:
     # -- setup ------------------------------------------------------------------------------
     def finished(self) -> bool:
         if self.remote_out:  # the final model stays in S3; result.json is written after it
-            return (self.out / RESULT_FILE).is_file()
-        return (self.out / RESULT_FILE).is_file() and (self.out / MODEL_SUBDIR / "config.json").is_file()
+            return (self.out / STAGE_RESULT_FILE).is_file()
+        return (self.out / STAGE_RESULT_FILE).is_file() and (self.out / MODEL_SUBDIR / "config.json").is_file()
 
     def prepare_output(self) -> None:
         """Create/pull the output dir (remote: newest complete checkpoint) and drop torn temp dirs."""
@@ -243,7 +242,7 @@ class Trainer:
                 ck = save_checkpoint(self.out, self.step, self.model, self.optimizer, self.scheduler,
                                      {"tokens_seen": self.tokens_seen, "seed": cfg.seed}, self.tokenizer,
                                      self.args, self.meta, env, cfg.checkpoint.keep_last)
-                self._push(f"checkpoints/{ck.name}", "metrics.jsonl")
+                self._push(f"checkpoints/{ck.name}", TRAIN_METRICS_FILE)
                 if self.remote_out and env.local_rank == 0:
                     remote.prune_checkpoints(self.remote_out, {p.name for _, p in checkpoint_dirs(self.out)})
             if self.step == kill_at:
@@ -278,7 +277,7 @@ class Trainer:
                 output_dir=str(self.cfg.output_dir).rstrip("/") + f"/{MODEL_SUBDIR}"))
         del full
         dist.barrier()
-        self._push(MODEL_SUBDIR, "metrics.jsonl", RESULT_FILE)
+        self._push(MODEL_SUBDIR, TRAIN_METRICS_FILE, STAGE_RESULT_FILE)
 
     def _push(self, *rels: str) -> None:
         if self.remote_out and self.env.local_rank == 0:

@@ -12,6 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from ichigo.artifacts import STAGE_RESULT_FILE, TRAIN_METRICS_FILE
 from ichigo.storage import fetch, is_s3, s3_client, upload
 
 
@@ -52,7 +53,7 @@ def pull_output(uri: str, local: Path) -> None:
     rel = [k[len(key) + 1:] for k in objs]
     done = sorted({r.split("/")[1] for r in rel
                    if r.startswith("checkpoints/step_") and r.endswith("/resume/trainer.json")})
-    wanted = [r for r in rel if r in ("metrics.jsonl", "result.json")]
+    wanted = [r for r in rel if r in (TRAIN_METRICS_FILE, STAGE_RESULT_FILE)]
     if done:
         wanted += [r for r in rel if r.startswith(f"checkpoints/{done[-1]}/")]
     bucket, _ = _split(uri)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ichigo.artifacts import STAGE_RESULT_FILE, StageResult, read_stage_result, stage_result_from_dict
+from ichigo.artifacts import StageResult, read_stage_result, stage_result_from_dict
 from ichigo.errors import IchigoError
 
-RESULT_FILE = STAGE_RESULT_FILE
 # progress(step, total_steps, metrics_row)
 Progress = Callable[[int, int, dict], None]
 
-__all__ = ["RESULT_FILE", "Progress", "StageResult", "TrainingFailed", "read_stage_result",
+__all__ = ["Progress", "StageResult", "TrainingFailed", "read_stage_result",
            "stage_result_from_dict"]
 
 

@@ -5,12 +5,12 @@ the report, and MLflow (one `retention/<benchmark>` metric per stage step)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from ichigo.artifacts import Evaluation, read_decision, write_evaluation, write_text_eval
 from ichigo.config import load_profile, with_workdir
 
 CAND = {"text_retention_acc": 0.62, "text_retention_base_acc": 0.694, "text_retention_drop": 0.1066,
@@ -35,14 +35,12 @@ def test_gate_step_writes_curve_benchmarks_and_judge(tmp_path):
     from components.gate import gate
 
     ev = art(tmp_path / "evaluation")
-    (Path(ev.path) / "metrics.json").write_text(json.dumps(
-        {"candidate": CAND, "untrained": {"speech_qa_score": 0.0}, "benchmarks": BENCHES,
-         "notes": ["held-out check (report only): ..."]}))
+    write_evaluation(ev.path, Evaluation(candidate=CAND, untrained={"speech_qa_score": 0.0}, benchmarks=BENCHES,
+                                         notes=["held-out check (report only): ..."]))
     texts = {}
     for stage, score in (("stage1", 0.42), ("stage2", 0.60)):
         texts[stage] = art(tmp_path / f"text_{stage}")
-        (Path(texts[stage].path) / "text.json").write_text(json.dumps(
-            {"stage": stage, "benchmarks": {"world_mmlu": {"name": "world_mmlu", "score": score, "n": 129}}}))
+        write_text_eval(texts[stage].path, stage, {"world_mmlu": {"name": "world_mmlu", "score": score, "n": 129}})
     profile = with_workdir(load_profile("local"), tmp_path)
     decision, report = art(tmp_path / "decision"), SimpleNamespace(path=str(tmp_path / "report.html"))
     passed = gate.python_func(profile_json=profile.model_dump_json(), evaluation=ev,
@@ -50,11 +48,11 @@ def test_gate_step_writes_curve_benchmarks_and_judge(tmp_path):
                               text_stage1=texts["stage1"], text_stage2=texts["stage2"], decision=decision,
                               report=report)
     assert passed is True  # a 10.7% drop is within the local profile's 25%
-    d = json.loads((Path(decision.path) / "decision.json").read_text())
-    assert d["retention_curve"] == {"world_mmlu": {"base": 0.694, "stage1": 0.42, "stage2": 0.6, "stage3": 0.62}}
-    assert [(b["name"], b["n"], b["score"]) for b in d["benchmarks"]] == [("world_mmlu", 129, 0.62),
-                                                                         ("world_speech_qa", 40, 2.0)]
-    assert d["judge"] == "offline scorer" and d["eval_notes"] == ["held-out check (report only): ..."]
+    d = read_decision(decision.path)
+    assert d.retention_curve == {"world_mmlu": {"base": 0.694, "stage1": 0.42, "stage2": 0.6, "stage3": 0.62}}
+    assert [(b["name"], b["n"], b["score"]) for b in d.benchmarks] == [("world_mmlu", 129, 0.62),
+                                                                      ("world_speech_qa", 40, 2.0)]
+    assert d.judge == "offline scorer" and d.eval_notes == ["held-out check (report only): ..."]
     page = Path(report.path).read_text()
     assert "Text retention per stage" in page and "<b>offline scorer</b>" in page
 
@@ -63,7 +61,9 @@ def test_gate_step_writes_curve_benchmarks_and_judge(tmp_path):
     run = client.search_runs([client.get_experiment_by_name(profile.registry.experiment).experiment_id])[0]
     hist = client.get_metric_history(run.info.run_id, "retention/world_mmlu")
     assert sorted((m.step, m.value) for m in hist) == [(0, 0.694), (1, 0.42), (2, 0.6), (3, 0.62)]
-    assert run.data.tags["ichigo.eval.judge"] == "offline scorer"
+    assert run.data.tags["ichigo.eval.judge"] == "offline scorer" and run.data.tags["ichigo.gate.passed"] == "True"
+    assert run.data.metrics["wer"] == 0.3 and run.info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "gate_report")} >= {"gate_report/decision.json"}
 
 
 def test_run_summary_lists_every_benchmark():

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from ichigo.artifacts import MODEL_METRICS_FILE
 from ichigo.config import load_profile
 from ichigo.data.records import read_eval_items, write_eval_items
 from ichigo.errors import InputError
@@ -147,7 +148,7 @@ def test_unreachable_judge_stops_the_evaluation(tiny_llm_dir, eval_set, tmp_path
     with pytest.raises(JudgeError, match="judge http://127.0.0.1:9/v1/chat/completions gave no usable score"):
         evaluate_model(p, tiny_llm_dir, eval_set["eval_dir"], eval_set["tokenizer"], tmp_path / "o",
                        max_items=2)
-    assert not (tmp_path / "o" / "metrics.json").exists()  # never a silent pass
+    assert not (tmp_path / "o" / MODEL_METRICS_FILE).exists()  # never a silent pass
 
 
 def test_unreachable_judge_with_offline_fallback_says_so(tiny_llm_dir, eval_set, tmp_path):

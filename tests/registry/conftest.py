@@ -1,5 +1,6 @@
 """Registry fixtures: a small real package, a lineage factory, and a registry config per test
-(its own registered model name) against the session's MLflow + Postgres + S3 servers."""
+(its own registered model name) against the session's MLflow + Postgres + S3 servers, with
+the client built from it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from ichigo.config import RegistryConfig
 from ichigo.package import write_package
+from ichigo.registry.client import RegistryClient
 from ichigo.registry.lineage import CodeVersion, DataManifest, Lineage
 
 
@@ -48,3 +50,8 @@ def registry_cfg(mlflow_server, tmp_path) -> RegistryConfig:
     return RegistryConfig(tracking_uri=mlflow_server.tracking_uri, model_name=f"ichigo-test-{uuid.uuid4().hex[:8]}",
                           experiment="ichigo-registry-tests", retries=2, retry_backoff_seconds=0.05,
                           cache_dir=str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def registry(registry_cfg) -> RegistryClient:
+    return RegistryClient(registry_cfg)

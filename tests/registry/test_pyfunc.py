@@ -48,7 +48,7 @@ def test_bad_requests_say_what_to_fix(rows, msg):
 
 @pytest.mark.services
 @pytest.mark.slow
-def test_registered_model_loads_as_pyfunc_and_answers(registry_cfg, tiny_package, gate_report):
+def test_registered_model_loads_as_pyfunc_and_answers(registry, tiny_package, gate_report):
     import mlflow.pyfunc
 
     from ichigo.assistant import Assistant
@@ -57,8 +57,8 @@ def test_registered_model_loads_as_pyfunc_and_answers(registry_cfg, tiny_package
     from ichigo.registry import register_candidate
     from ichigo.tts import EspeakTTS
 
-    register_candidate(registry_cfg, tiny_package, {"wer": 0.3}, make_lineage("pyfunc-run"), [gate_report])
-    model = mlflow.pyfunc.load_model(f"models:/{registry_cfg.model_name}@challenger")
+    register_candidate(registry, tiny_package, {"wer": 0.3}, make_lineage("pyfunc-run"), [gate_report])
+    model = mlflow.pyfunc.load_model(f"models:/{registry.model_name}@challenger")
     wav = wav_bytes(EspeakTTS().synthesize(["What is the capital of France?"], "en-us")[0])
     df = pd.DataFrame({"text": ["How many legs does a spider have?", None],
                        "audio_b64": [None, base64.b64encode(wav).decode()]})

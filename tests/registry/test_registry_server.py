@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from ichigo.errors import InputError
 from ichigo.package import read_package_info
 from ichigo.registry import (
-    alias_log, alias_version, champion_metrics, promote, register_candidate, resolve_package, rollback,
+    alias_log, champion_metrics, promote, register_candidate, resolve_package, rollback,
     set_alias,
 )
 from ichigo.registry.lineage import sha256_file
@@ -20,19 +20,19 @@ from tests.registry.conftest import make_lineage
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
-def _register(cfg, package, gate_report, run_id, wer=0.4):
-    return register_candidate(cfg, package, {"wer": wer, "speech_qa": 2.5}, make_lineage(run_id, wer),
+def _register(registry, package, gate_report, run_id, wer=0.4):
+    return register_candidate(registry, package, {"wer": wer, "speech_qa": 2.5}, make_lineage(run_id, wer),
                               [gate_report], None)
 
 
-def test_register_records_lineage_metrics_and_artifacts_on_s3(registry_cfg, small_package, gate_report,
+def test_register_records_lineage_metrics_and_artifacts_on_s3(registry, small_package, gate_report,
                                                               mlflow_server):
-    v = _register(registry_cfg, small_package, gate_report, "kfp-run-1")
-    assert (v.name, v.version, v.created) == (registry_cfg.model_name, "1", True)
-    assert v.uri == f"models:/{registry_cfg.model_name}/1"
+    v = _register(registry, small_package, gate_report, "kfp-run-1")
+    assert (v.name, v.version, v.created) == (registry.model_name, "1", True)
+    assert v.uri == f"models:/{registry.model_name}/1"
 
     client = MlflowClient(mlflow_server.tracking_uri)
-    mv = client.get_model_version_by_alias(registry_cfg.model_name, "challenger")
+    mv = client.get_model_version_by_alias(registry.model_name, "challenger")
     assert mv.version == "1" and mv.run_id == v.run_id
     tags = mv.tags
     assert tags["ichigo.pipeline_run_id"] == "kfp-run-1"
@@ -64,66 +64,66 @@ def test_register_records_lineage_metrics_and_artifacts_on_s3(registry_cfg, smal
     assert hashlib.sha256(body).hexdigest() == sha256_file(small_package / "llm" / "model.safetensors")
 
 
-def test_same_lineage_registers_once(registry_cfg, small_package, gate_report, mlflow_server):
-    first = _register(registry_cfg, small_package, gate_report, "kfp-run-A")
-    again = _register(registry_cfg, small_package, gate_report, "kfp-run-A")
+def test_same_lineage_registers_once(registry, small_package, gate_report, mlflow_server):
+    first = _register(registry, small_package, gate_report, "kfp-run-A")
+    again = _register(registry, small_package, gate_report, "kfp-run-A")
     assert again.version == first.version and again.created is False
-    other = _register(registry_cfg, small_package, gate_report, "kfp-run-B")
+    other = _register(registry, small_package, gate_report, "kfp-run-B")
     assert other.version != first.version and other.created
-    versions = MlflowClient(mlflow_server.tracking_uri).search_model_versions(f"name = '{registry_cfg.model_name}'")
+    versions = MlflowClient(mlflow_server.tracking_uri).search_model_versions(f"name = '{registry.model_name}'")
     assert sorted(m.version for m in versions) == ["1", "2"]
-    assert alias_version(registry_cfg, "challenger").version == other.version
+    assert registry.get_version_by_alias("challenger").version == other.version
 
 
-def test_alias_to_a_missing_version_is_refused(registry_cfg, small_package, gate_report):
-    v = _register(registry_cfg, small_package, gate_report, "kfp-run-1")
+def test_alias_to_a_missing_version_is_refused(registry, small_package, gate_report):
+    v = _register(registry, small_package, gate_report, "kfp-run-1")
     with pytest.raises(InputError, match="has no version 7"):
-        set_alias(registry_cfg, "champion", 7)
+        set_alias(registry, "champion", 7)
     with pytest.raises(InputError, match="has no version 9"):
-        promote(registry_cfg, 9)
-    assert alias_version(registry_cfg, "champion") is None
-    assert champion_metrics(registry_cfg) is None
-    promote(registry_cfg, v.version)
-    assert alias_version(registry_cfg, "champion").version == v.version
+        promote(registry, 9)
+    assert registry.get_version_by_alias("champion") is None
+    assert champion_metrics(registry) is None
+    promote(registry, v.version)
+    assert registry.get_version_by_alias("champion").version == v.version
 
 
-def test_promote_rollback_and_champion_metrics(registry_cfg, small_package, gate_report, mlflow_server):
-    v1 = _register(registry_cfg, small_package, gate_report, "r1", wer=0.5)
-    v2 = _register(registry_cfg, small_package, gate_report, "r2", wer=0.3)
-    v3 = _register(registry_cfg, small_package, gate_report, "r3", wer=0.2)
-    promote(registry_cfg, v1.version)
-    promote(registry_cfg, v2.version)
-    assert champion_metrics(registry_cfg)["wer"] == 0.3
+def test_promote_rollback_and_champion_metrics(registry, small_package, gate_report, mlflow_server):
+    v1 = _register(registry, small_package, gate_report, "r1", wer=0.5)
+    v2 = _register(registry, small_package, gate_report, "r2", wer=0.3)
+    v3 = _register(registry, small_package, gate_report, "r3", wer=0.2)
+    promote(registry, v1.version)
+    promote(registry, v2.version)
+    assert champion_metrics(registry)["wer"] == 0.3
     # an ML lead promotes v3 by hand in the MLflow UI: nothing of ours sees it happen
-    MlflowClient(mlflow_server.tracking_uri).set_registered_model_alias(registry_cfg.model_name, "champion", v3.version)
-    assert champion_metrics(registry_cfg)["wer"] == 0.2
-    assert rollback(registry_cfg).version == v2.version
-    assert rollback(registry_cfg, reason="latency").version == v1.version
+    MlflowClient(mlflow_server.tracking_uri).set_registered_model_alias(registry.model_name, "champion", v3.version)
+    assert champion_metrics(registry)["wer"] == 0.2
+    assert rollback(registry).version == v2.version
+    assert rollback(registry, reason="latency").version == v1.version
     with pytest.raises(InputError, match="no earlier holder"):
-        rollback(registry_cfg)
-    assert alias_version(registry_cfg, "champion").version == v1.version
-    log = alias_log(registry_cfg, "champion")
+        rollback(registry)
+    assert registry.get_version_by_alias("champion").version == v1.version
+    log = alias_log(registry, "champion")
     assert [(e["action"], e["version"]) for e in log] == [
         ("promote", "1"), ("promote", "2"), ("observed", "3"), ("rollback", "2"), ("rollback", "1")]
     assert log[-1]["detail"] == "from 2: latency" and log[-1]["by"]
-    tags = MlflowClient(mlflow_server.tracking_uri).get_model_version(registry_cfg.model_name, "2").tags
+    tags = MlflowClient(mlflow_server.tracking_uri).get_model_version(registry.model_name, "2").tags
     assert "ichigo.rolled_back.champion" in tags and "ichigo.promoted.champion" in tags
 
 
-def test_rollback_without_a_champion_is_refused(registry_cfg, small_package, gate_report):
-    _register(registry_cfg, small_package, gate_report, "r1")
+def test_rollback_without_a_champion_is_refused(registry, small_package, gate_report):
+    _register(registry, small_package, gate_report, "r1")
     with pytest.raises(InputError, match="not set"):
-        rollback(registry_cfg)
+        rollback(registry)
 
 
-def test_resolve_package_by_alias_and_cache(registry_cfg, small_package, gate_report, tmp_path, monkeypatch):
-    v = _register(registry_cfg, small_package, gate_report, "r1")
-    uri = f"models:/{registry_cfg.model_name}@challenger"
-    pkg = resolve_package(registry_cfg, uri, tmp_path / "cache")
+def test_resolve_package_by_alias_and_cache(registry, small_package, gate_report, tmp_path, monkeypatch):
+    v = _register(registry, small_package, gate_report, "r1")
+    uri = f"models:/{registry.model_name}@challenger"
+    pkg = resolve_package(registry, uri, tmp_path / "cache")
     assert read_package_info(pkg).speech_tokenizer_backend == "codebook"
     for rel in ("llm/model.safetensors", "llm/config.json", "speech_tokenizer/codebook.npz"):
         assert sha256_file(pkg / rel) == sha256_file(small_package / rel)
-    assert pkg.relative_to(tmp_path / "cache").parts[:2] == (registry_cfg.model_name, v.version)
+    assert pkg.relative_to(tmp_path / "cache").parts[:2] == (registry.model_name, v.version)
 
     import mlflow.artifacts
 
@@ -131,9 +131,9 @@ def test_resolve_package_by_alias_and_cache(registry_cfg, small_package, gate_re
         raise AssertionError("a resolved version must be served from the cache")
 
     monkeypatch.setattr(mlflow.artifacts, "download_artifacts", no_network)
-    assert resolve_package(registry_cfg, f"models:/{registry_cfg.model_name}/{v.version}", tmp_path / "cache") == pkg
+    assert resolve_package(registry, f"models:/{registry.model_name}/{v.version}", tmp_path / "cache") == pkg
 
     with pytest.raises(InputError, match="does not resolve"):
-        resolve_package(registry_cfg, f"models:/{registry_cfg.model_name}@champion", tmp_path / "cache")
+        resolve_package(registry, f"models:/{registry.model_name}@champion", tmp_path / "cache")
     with pytest.raises(InputError, match="not a registry model URI"):
-        resolve_package(registry_cfg, "s3://bucket/model", tmp_path / "cache")
+        resolve_package(registry, "s3://bucket/model", tmp_path / "cache")

@@ -19,12 +19,12 @@ REPLY_B = "Version two is speaking now."
 
 
 def _register(cfg, package, run_id: str, alias: str, tmp_path) -> str:
-    from ichigo.registry import register_candidate
+    from ichigo.registry import RegistryClient, register_candidate
     from tests.registry.conftest import make_lineage
 
     report = tmp_path / f"gate_{run_id}.json"
     report.write_text(json.dumps({"passed": True, "reasons": ["ok"]}))
-    return register_candidate(cfg, package, {"wer": 0.4}, make_lineage(run_id), [report],
+    return register_candidate(RegistryClient(cfg), package, {"wer": 0.4}, make_lineage(run_id), [report],
                               alias=alias).version
 
 

@@ -18,20 +18,20 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ichigo.artifacts import TRAIN_METRICS_FILE, read_stage_result
+from ichigo.artifacts import STAGE_RESULT_FILE, TRAIN_METRICS_FILE, read_stage_result
 from ichigo.config.recipe import RecipeConfig
 from ichigo.errors import ConfigError
 from ichigo.training.backends.follow import MetricsTail, StepFollower
 from ichigo.training.backends.job import StageJob
 from ichigo.training.config import dump_config, launch_command
-from ichigo.training.results import RESULT_FILE, Progress, StageResult, TrainingFailed
+from ichigo.training.results import Progress, StageResult, TrainingFailed
 
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "train.log"
 
 
 def finished_result(out: Path) -> StageResult | None:
-    if (out / RESULT_FILE).is_file() and (out / "model" / "config.json").is_file():
+    if (out / STAGE_RESULT_FILE).is_file() and (out / "model" / "config.json").is_file():
         return read_stage_result(out)
     return None
 

@@ -24,14 +24,14 @@ from typing import Callable
 import yaml
 from tqdm import tqdm
 
-from ichigo.artifacts import stage_result_from_dict
+from ichigo.artifacts import STAGE_RESULT_FILE, stage_result_from_dict
 from ichigo.config import ClusterConfig
 from ichigo.deploy.permissions import require
 from ichigo.errors import ConfigError
 from ichigo.storage import is_s3
 from ichigo.training.backends.follow import StepFollower, step_from_line
 from ichigo.training.backends.job import StageJob
-from ichigo.training.results import RESULT_FILE, Progress, StageResult, TrainingFailed
+from ichigo.training.results import Progress, StageResult, TrainingFailed
 
 GROUP, VERSION, PLURAL, KIND = "trainer.kubeflow.org", "v1alpha1", "trainjobs", "TrainJob"
 SERVICE_ACCOUNT = "ichigo-pipeline"
@@ -196,7 +196,7 @@ def _fetch_result(output_uri: str) -> StageResult | None:
 
     try:
         with tempfile.TemporaryDirectory() as d:
-            path = fetch(f"{output_uri.rstrip('/')}/{RESULT_FILE}", d)
+            path = fetch(f"{output_uri.rstrip('/')}/{STAGE_RESULT_FILE}", d)
             return stage_result_from_dict(json.loads(path.read_text()), path.name)
     except Exception:  # noqa: BLE001 - absent or unreadable: not finished
         return None
@@ -257,6 +257,6 @@ def run(job: StageJob, env: dict | None = None, progress: Progress | None = None
                              + ("\nlast log lines:\n" + "\n".join(tail[-20:]) if tail else ""))
     result = _fetch_result(cfg.output_dir)
     if result is None:
-        raise TrainingFailed(f"TrainJob {name} completed but {cfg.output_dir}/{RESULT_FILE} is missing")
+        raise TrainingFailed(f"TrainJob {name} completed but {cfg.output_dir}/{STAGE_RESULT_FILE} is missing")
     result.wall_seconds = time.time() - t0
     return result

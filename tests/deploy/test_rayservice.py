@@ -7,11 +7,11 @@ import yaml
 
 from ichigo.config import load_profile
 from ichigo.deploy.permissions import allowed
+from ichigo.deploy.rayservice import RayServicePatcher
 from ichigo.deploy.serve_config import build_serve_config
 from ichigo.errors import ConfigError
-from ichigo.registry.aliases import VersionInfo
-from ichigo.registry.rayservice import RayServicePatcher
-from tests.registry.fake_kube import FakeKube, custom_objects_api
+from ichigo.registry import VersionInfo
+from tests.deploy.fake_kube import FakeKube, custom_objects_api
 
 
 def rayservice(namespace: str = "ichigo") -> dict:

@@ -12,20 +12,30 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from ichigo.deploy.permissions import require
+from ichigo.deploy.serve_config import APP_NAME
 from ichigo.errors import ConfigError
-from ichigo.registry.aliases import VersionInfo
 
 log = logging.getLogger(__name__)
 
 GROUP, API_VERSION, PLURAL = "ray.io", "v1", "rayservices"
 SERVICE_ACCOUNT = "ichigo-follower"
-APP_NAME = "ichigo"  # ichigo.deploy.serve_config.APP_NAME
 FAILED_APP_STATES = {"DEPLOY_FAILED", "UNHEALTHY"}
+
+
+class PinnedVersion(Protocol):
+    """What the patcher needs of a registry version (ichigo.registry.VersionInfo has it); a
+    protocol, so deploy/ does not import registry/, which imports this module back."""
+
+    @property
+    def uri(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
 
 
 class RayServicePatcher:
@@ -81,7 +91,7 @@ class RayServicePatcher:
         v = args.get("model_version")
         return str(v) if v is not None else None
 
-    def __call__(self, version: VersionInfo, package_path: Path | None = None) -> None:
+    def __call__(self, version: PinnedVersion, package_path: Path | None = None) -> None:
         cfg = self._serve_config(self._get())
         app = self._app(cfg)
         args = app.setdefault("args", {})
