@@ -232,6 +232,10 @@ class DataConfig(Section):
     # the paper's mix has neither
     stage3_mix: dict[str, float] = Field(
         default_factory=lambda: {"two_turn": 0.89, "four_turn": 0.06, "inaudible": 0.05})
+    # share of the transcription rows (stages 2 and 3) that transcribe the spoken instruct prompts
+    # instead of the asr sources' audio: their text is exactly what was said. 0 is the paper's
+    # recipe (ASR data only)
+    transcribe_spoken_prompts: float = Field(0.0, ge=0, le=1)
     max_refusal_fraction: float = Field(0.005, ge=0, le=1)
     # prompts / dialogue user turns longer than this are not spoken (too_long_to_speak)
     max_spoken_chars: int = Field(300, ge=1)

@@ -2,7 +2,7 @@
 
 stage1: sound-only rows of the real ASR audio, language-tagged (row ids and manifest).
 stage2 (`data.stage2_mix`): speech_qa (spoken instruct prompts), transcription (ASR audio with
-one of the recipe's 8 prompts), text (instruct/text sources, single and multi-turn).
+one of the recipe's 8 prompts; `data.transcribe_spoken_prompts` of them the spoken prompts), text (instruct/text sources, single and multi-turn).
 stage3 (`data.stage3_mix`): two_turn, four_turn (real dialogues: every user turn of ONE
 conversation spoken), inaudible (random
 codes with lengths drawn from the audible stage-2 query lengths, real-noise codes, shuffled real
@@ -251,8 +251,12 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
         r = x_cycle.next()
         return StageRow(row_id, "text", messages=[Message(m["role"], m["content"]) for m in r["messages"]])
 
+    p_cycle = _Cycler(questions, rng)
+
     def transcription(row_id: str) -> tuple[StageRow, _Utt]:
-        u = t_cycle.next()
+        # the spoken prompts' clips, in data.transcribe_spoken_prompts of the rows (with an asr source)
+        from_prompts = asr and d.transcribe_spoken_prompts and rng.random() < d.transcribe_spoken_prompts
+        u = p_cycle.next() if from_prompts else t_cycle.next()
         return StageRow(row_id, "transcription", messages=[
             user_audio(u.codes, rng.choice(TRANSCRIBE_PROMPTS)), Message("assistant", u.text)]), u
 

@@ -60,3 +60,30 @@ def test_refusal_like_audible_answers_are_capped(tmp_path, monkeypatch):
     assert audible_refusals <= budget
     assert m.refusal_source == "teacher"
     assert json.loads((tmp_path / "out/manifest.json").read_text())["refusal_source"] == "teacher"
+
+
+def _with_asr(path, n=40):
+    rng = random.Random(1)
+    rows = [{"id": f"a{i}", "split": "train", "kind": "asr", "text": f"asr sentence {i}", "answer": "",
+             "voice": "source:mls:en", "seconds": 1.0, "skip": "", "audio_wav": b"",
+             "codes": [rng.randrange(512) for _ in range(20)]} for i in range(n)]
+    pq.write_table(pa.Table.from_pylist(rows, schema=TOKENS_SCHEMA), path / "part-00001.parquet")
+    return path
+
+
+def _transcripts(out):
+    return [r.messages[-1].text for st in ("stage2", "stage3") for r in read_stage_rows(out / st)
+            if r.task == "transcription"]
+
+
+def test_transcription_rows_can_replay_the_spoken_prompts(tmp_path):
+    tokens = _with_asr(_tokens_dir(tmp_path / "tokens"))
+    for share, lo, hi in ((0.0, 0.0, 0.0), (0.5, 0.3, 0.7), (1.0, 1.0, 1.0)):
+        prof = load_profile("local", overrides={"data": {
+            "stage2_samples": 400, "stage3_samples": 200, "transcribe_spoken_prompts": share}})
+        out = tmp_path / f"out{share}"
+        build_stage_datasets(prof, tokens, out)
+        texts = _transcripts(out)
+        prompts = sum(t.startswith("question ") for t in texts) / len(texts)
+        assert lo <= prompts <= hi, (share, prompts)
+        assert all(t.startswith(("question ", "asr sentence ")) for t in texts)
