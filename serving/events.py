@@ -1,7 +1,10 @@
-"""Wire formats of a streamed turn: NDJSON (one JSON object per line) or SSE (`data: ...`).
+"""Wire formats of a turn's response, written from the engine's typed events (turn_events.py).
 
-Event order: `start`, `text` deltas with each sentence's `audio` chunk interleaved as soon as it is
+Ours (`/v1/speech`, `/v1/chat`): NDJSON (one JSON object per line) or SSE (`data: ...`). Event
+order: `start`, `text` deltas with each sentence's `audio` chunk interleaved as soon as it is
 synthesized (always after the text it speaks), then `done` (or `error` if a stream broke).
+
+OpenAI's (`/v1/chat/completions`): chat.completion.chunk events, or one chat.completion body.
 """
 
 from __future__ import annotations
@@ -10,6 +13,14 @@ import base64
 import json
 import time
 import uuid
+from typing import TYPE_CHECKING, AsyncIterator
+
+from serving.openai_api import WAV_RATE, pcm16_wav
+from serving.turn_events import Finished, Speech, TextDelta
+
+if TYPE_CHECKING:
+    from serving.metrics import RouteCall
+    from serving.turn_engine import Synthesize, Turn
 
 NDJSON = "application/x-ndjson"
 SSE = "text/event-stream"
@@ -69,3 +80,105 @@ class OpenAIChunks:
                 "model": self.model,
                 "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
                 "usage": usage}
+
+
+# -- the bodies --------------------------------------------------------------------------------
+async def turn_stream(turn: Turn, tts: Synthesize | None, media_type: str, model: str, extra: dict,
+                      call: RouteCall, marks: dict[str, float]) -> AsyncIterator[bytes]:
+    """Our streamed turn. `done` carries `timings_ms`: when each step finished, from the
+    request's arrival (`marks` so far: body read, audio encoded, LLM stream open; then first/last
+    text and audio), to see where a turn's time goes."""
+    marks, t0, version = dict(marks), call.t0, turn.started.version
+    with call.in_flight():
+        reply = turn.reply(tts)
+        try:
+            yield encode({"type": "start", "model": model, "version": version,
+                          "prompt_tokens": turn.started.prompt_tokens, **extra}, media_type)
+            text, chunks, finish = [], 0, Finished()
+            async for ev in reply:
+                now = time.perf_counter()
+                if isinstance(ev, TextDelta):
+                    marks.setdefault("first_text", now)
+                    marks["last_text"] = now
+                    text.append(ev.text)
+                    yield encode({"type": "text", "delta": ev.text}, media_type)
+                elif isinstance(ev, Speech):
+                    marks.setdefault("first_audio", now)
+                    marks["last_audio"] = now
+                    chunks += 1
+                    yield encode(audio_event(ev.index, ev.sentence, ev.audio), media_type)
+                else:
+                    finish = ev
+            ttft = finish.ttft
+            yield encode({"type": "done", "text": "".join(text), "version": version,
+                          "finish_reason": finish.finish_reason,
+                          "completion_tokens": finish.completion_tokens,
+                          "audio_chunks": chunks,
+                          "ttft_ms": round(1000 * ttft, 1) if ttft else None,
+                          "latency_ms": round(1000 * (time.perf_counter() - t0), 1),
+                          "timings_ms": {k: round(1000 * (v - t0), 1) for k, v in marks.items()}},
+                         media_type)
+            call.ok()
+        except Exception as e:
+            yield encode({"type": "error", **call.broke(e).body()["error"]}, media_type)
+        finally:
+            await turn.aclose()
+
+
+def _usage(prompt_tokens: int, finish: Finished) -> dict:
+    n = finish.completion_tokens or 0
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}
+
+
+async def openai_stream(chunks: OpenAIChunks, turn: Turn, tts: Synthesize | None,
+                        call: RouteCall) -> AsyncIterator[bytes]:
+    """chat.completion.chunk events: text as `content` deltas, or with audio output (`tts`, as
+    in OpenAI's API) text as `audio.transcript` deltas and each sentence's speech as an
+    `audio.data` delta (base64 pcm16) as soon as it is synthesized."""
+    prompt_tokens = turn.started.prompt_tokens or 0
+    reply = turn.reply(tts)
+    try:
+        yield chunks.chunk({"role": "assistant", "content": None if tts else ""})
+        async for ev in reply:
+            if isinstance(ev, TextDelta):
+                yield chunks.chunk({"audio": {"id": chunks.audio_id, "transcript": ev.text}}
+                                   if tts else {"content": ev.text})
+            elif isinstance(ev, Speech):
+                yield chunks.chunk({"audio": {"id": chunks.audio_id,
+                                              "data": base64.b64encode(ev.audio).decode()}})
+            else:
+                delta = {"audio": {"id": chunks.audio_id, "expires_at": chunks.created}} if tts else {}
+                yield chunks.chunk(delta, ev.finish_reason or "stop", _usage(prompt_tokens, ev))
+        yield chunks.done()
+        call.ok()
+    except Exception as e:
+        yield f"data: {json.dumps(call.broke(e).body())}\n\n".encode()
+    finally:
+        await turn.aclose()
+
+
+async def openai_completion(chunks: OpenAIChunks, turn: Turn, tts: Synthesize | None,
+                            audio_format: str) -> dict:
+    """The whole chat.completion body; with `tts` the sentences' raw PCM joined as `message.audio`
+    (in a WAV file for `audio_format` wav)."""
+    text: list[str] = []
+    pcm: list[bytes] = []
+    finish = Finished()
+    try:
+        async for ev in turn.reply(tts):
+            if isinstance(ev, TextDelta):
+                text.append(ev.text)
+            elif isinstance(ev, Speech):
+                pcm.append(ev.audio)
+            else:
+                finish = ev
+    finally:
+        await turn.aclose()
+    audio = None
+    if tts is not None:
+        data = b"".join(pcm)
+        if audio_format == "wav":
+            data = pcm16_wav(data, WAV_RATE)
+        audio = chunks.audio(base64.b64encode(data).decode(), "".join(text))
+    return chunks.completion("".join(text), finish.finish_reason or "stop",
+                             _usage(turn.started.prompt_tokens or 0, finish), audio)

@@ -11,14 +11,17 @@ little-endian mono at 24 kHz, OpenAI's pcm16 rate; the only format with `stream:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io
 import wave
-from typing import Any, Literal, Union
+from typing import Any, Awaitable, Callable, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ichigo.assistant import check_text
+from ichigo.chat_template import Message, Sound
 from serving.errors import ApiError
 
 AUDIO_FORMATS = ("wav", "mp3", "flac", "ogg", "opus", "webm", "mp4", "m4a", "aac")
@@ -114,6 +117,44 @@ def parse_request(body: object) -> ChatRequest:
             raise ApiError(400, f"messages.{i}: only user messages may contain input_audio",
                            param=f"messages.{i}.content")
     return req
+
+
+async def to_messages(req: ChatRequest, max_chars: int, max_upload_bytes: int,
+                      hear: Callable[[bytes], Awaitable[Sound | str]]) -> list[Message]:
+    """The request's messages as chat messages; every `input_audio` part is checked first, then
+    all are heard (`hear`: audio -> the user's part) at once."""
+    out: list[list[Any]] = []
+    jobs: list[tuple[int, int]] = []
+    for i, m in enumerate(req.messages):
+        if isinstance(m.content, str):
+            out.append([check_text(m.content, max_chars)])
+            continue
+        parts: list[Any] = []
+        for j, p in enumerate(m.content or ()):
+            if isinstance(p, AudioPart):
+                data = audio_bytes(p, f"messages.{i}.content.{j}", max_upload_bytes)
+                jobs.append((len(out), len(parts)))
+                parts.append(hear(data))
+            else:
+                parts.append(check_text(p.text, max_chars))
+        out.append(parts)
+    heard = await asyncio.gather(*(out[i][j] for i, j in jobs))
+    for (i, j), part in zip(jobs, heard):
+        out[i][j] = part
+    msgs = []
+    for m, parts in zip(req.messages, out):
+        if not parts:
+            raise ApiError(400, "a message has no content parts", param="messages")
+        msgs.append(Message(m.role, parts))
+    return msgs
+
+
+def audio_out(req: ChatRequest, default_voice: str, voices: list[str]) -> tuple[str, int] | None:
+    """(voice, sample rate) of the raw 16-bit PCM each sentence is spoken in, or None for text only."""
+    if not req.wants_audio:
+        return None
+    voice = pick_voice(req.audio.voice if req.audio else None, default_voice, voices)
+    return voice, PCM16_RATE if req.audio_format == "pcm16" else WAV_RATE
 
 
 def audio_bytes(part: AudioPart, where: str, max_bytes: int) -> bytes:

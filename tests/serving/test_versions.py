@@ -1,5 +1,5 @@
 """The speech tokenizer's package version travels with the codes (serving/versions.py): an LLM
-replica of another version refuses them, and the ingress retries on another replica or answers
+replica of another version refuses them, and the turn engine retries on another replica or answers
 503, never a reply from mismatched codes."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import asyncio
 import pytest
 
 from serving.errors import ApiError
-from serving.ingress import Ingress
 from serving.metrics import Metrics
+from serving.turn_engine import TurnEngine
+from serving.turn_events import Started
 from serving.versions import (CodesVersionMismatch, check_codes_version, codes_versions, new_request,
                               note_codes_version)
 
@@ -53,28 +54,25 @@ class FakeLLM:
         return stream()
 
 
-def ingress_with(llm: FakeLLM):
-    ing = object.__new__(Ingress)
-    ing._llm_stream = type("H", (), {"generate": llm})()
-    ing.metrics, ing._death = Metrics(), ()
-    return ing
+def engine_with(llm: FakeLLM) -> TurnEngine:
+    return TurnEngine(None, type("H", (), {"generate": llm})(), None, Metrics(), death=())
 
 
-async def collect(ing, codes_version):
+async def collect(engine: TurnEngine, codes_version):
     new_request()
     note_codes_version(codes_version)
-    return [ev async for ev in ing._llm_events([{"role": "user", "content": "x"}], None, None)]
+    return [ev async for ev in engine.llm_events([{"role": "user", "content": "x"}], None, None)]
 
 
 def test_mismatch_is_retried_on_a_matching_replica():
     llm = FakeLLM(["1", "2"])  # mid-rollout: one old, one new replica
-    evs = asyncio.run(collect(ingress_with(llm), "2"))
-    assert evs[0] == {"type": "start", "version": "2"} and evs[1]["delta"] == "from 2"
+    evs = asyncio.run(collect(engine_with(llm), "2"))
+    assert evs[0] == Started(version="2") and evs[1].text == "from 2"
     assert [c[0] for c in llm.calls] == ["1", "2"]
 
 
 def test_no_matching_replica_is_a_503_not_a_wrong_answer():
     llm = FakeLLM(["1"])
     with pytest.raises(ApiError) as e:
-        asyncio.run(collect(ingress_with(llm), "2"))
+        asyncio.run(collect(engine_with(llm), "2"))
     assert e.value.status == 503 and e.value.type == "model_updating"
