@@ -2,7 +2,8 @@
 
 Ours (`/v1/speech`, `/v1/chat`): NDJSON (one JSON object per line) or SSE (`data: ...`). Event
 order: `start`, `text` deltas with each sentence's `audio` chunk interleaved as soon as it is
-synthesized (always after the text it speaks), then `done` (or `error` if a stream broke).
+synthesized (always after the text it speaks), then `done` (or, if the stream broke,
+`{"type": "error", "error": {message, type, code}}`).
 
 OpenAI's (`/v1/chat/completions`): chat.completion.chunk events, or one chat.completion body.
 """
@@ -120,7 +121,9 @@ async def turn_stream(turn: Turn, tts: Synthesize | None, media_type: str, model
                          media_type)
             call.ok()
         except Exception as e:
-            yield encode({"type": "error", **call.broke(e).body()["error"]}, media_type)
+            # the error object nested, as in every error body: its own `type` (e.g. server_error)
+            # must not replace the event's
+            yield encode({"type": "error", "error": call.broke(e).body()["error"]}, media_type)
         finally:
             await turn.aclose()
 

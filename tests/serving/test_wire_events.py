@@ -53,9 +53,9 @@ def test_ndjson_stream_that_breaks_ends_with_an_error_event():
     out, call = asyncio.run(body(lambda eng, turn, call: turn_stream(
         turn, None, NDJSON, "m", {}, call, {}), llm))
     evs = [json.loads(line) for line in out.decode().splitlines()]
-    # the last event is the error's body in-band (its `type` is the error's type), never `done`
-    assert [e["type"] for e in evs[:2]] == ["start", "text"] and len(evs) == 3
-    assert evs[-1]["code"] == 500 and evs[-1]["message"] == "stream failed (RuntimeError)"
+    # the last event is an `error` event carrying the error body in-band, never `done`
+    assert [e["type"] for e in evs] == ["start", "text", "error"]
+    assert evs[-1]["error"]["code"] == 500 and evs[-1]["error"]["message"] == "stream failed (RuntimeError)"
     assert count(call, "stream_error") == 1 and count(call, "200") is None
     assert call.metrics.in_flight._value.get() == 0
 
