@@ -134,11 +134,11 @@ async def to_messages(req: ChatRequest, max_chars: int, max_upload_bytes: int,
             if isinstance(p, AudioPart):
                 data = audio_bytes(p, f"messages.{i}.content.{j}", max_upload_bytes)
                 jobs.append((len(out), len(parts)))
-                parts.append(hear(data))
+                parts.append(data)  # heard only once every part is valid: no call left unawaited
             else:
                 parts.append(check_text(p.text, max_chars))
         out.append(parts)
-    heard = await asyncio.gather(*(out[i][j] for i, j in jobs))
+    heard = await asyncio.gather(*(hear(out[i][j]) for i, j in jobs))
     for (i, j), part in zip(jobs, heard):
         out[i][j] = part
     msgs = []
