@@ -22,17 +22,19 @@ from pathlib import Path
 from ichigo.config import Profile
 from ichigo.errors import ConfigError
 
-CHARS_PER_TOKEN = {"embedded": 3.0, "hf_checkpoint": 4.0}  # byte BPE (2k) vs Llama-3 BPE (128k)
+# by base_model.kind: the embedded byte BPE (2k) vs a pretrained model's (SmolLM2 49k, Llama-3 128k)
+CHARS_PER_TOKEN = {"embedded": 3.0, "hf_checkpoint": 4.0, "gguf": 4.0}
 TEMPLATE_TOKENS = 5  # header + end-of-turn tokens per chat message
 # typical (ASR seconds, spoken prompt seconds, answer tokens) for a profile-only plan, replaced
 # by measurements once the stage datasets exist: MLS utterances ~15 s, instructions ~5 s, answers
-# ~120 tokens; the embedded world's espeak sentences ~2.5 s with one-word answers
-TYPICAL = {"hf_checkpoint": (15.0, 5.0, 120), "embedded": (2.5, 2.0, 3)}
+# ~120 tokens; the embedded world's espeak sentences ~2.5 s with one-word answers. Keyed by the
+# data (declared sources or the embedded world), whatever the base model
+TYPICAL = {"sources": (15.0, 5.0, 120), "world": (2.5, 2.0, 3)}
 SOUND_TOKENS_PER_S = 25
 
 
 def typical_row_tokens(profile: Profile, stage: str) -> int:
-    asr_s, prompt_s, answer = TYPICAL[profile.base_model.kind]
+    asr_s, prompt_s, answer = TYPICAL["sources" if profile.data.sources else "world"]
     exchange = int(prompt_s * SOUND_TOKENS_PER_S) + 2 + answer + 2 * TEMPLATE_TOKENS
     return {"stage1": int(asr_s * SOUND_TOKENS_PER_S) + 2, "stage2": exchange,
             "stage3": 2 * exchange}[stage]

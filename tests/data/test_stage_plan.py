@@ -54,3 +54,17 @@ def test_plan_data_cli_reads_a_built_stage_manifest(tmp_path, capsys):
     assert main(["plan-data", "--profile", "local", "--stages", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "stage2" in out and "18,000" in out and "measured" in out and "embedded world" in out
+
+
+@pytest.mark.parametrize("name", ["local", "smoke", "small", "h100"])
+def test_every_profile_has_a_plan(name, capsys):
+    """The plan's token estimates cover every base model kind (the small profile's GGUF base once
+    failed the stage build with KeyError 'gguf')."""
+    from typing import get_args
+
+    from ichigo.config.sections import BaseModelConfig
+    from ichigo.data.stage_plan import CHARS_PER_TOKEN
+
+    assert set(get_args(BaseModelConfig.model_fields["kind"].annotation)) <= set(CHARS_PER_TOKEN)
+    assert main(["plan-data", "--profile", name]) == 0
+    assert "stage3" in capsys.readouterr().out
