@@ -149,7 +149,7 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
     """Register the package with its lineage; `alias` defaults to cfg.candidate_alias."""
     import mlflow
 
-    from ichigo.registry.pyfunc import PACKAGE_ARTIFACT, IchigoPyfunc, signature
+    from ichigo.registry.pyfunc import MODEL_CODE, PACKAGE_ARTIFACT, UNCHECKED_PYFUNC, input_example, signature
 
     package_dir = Path(package_dir)
     reports = [Path(p) for p in gate_report_paths]
@@ -197,10 +197,17 @@ def register_candidate(cfg: RegistryConfig, package_dir: str | Path, metrics: di
             client.call(client.mlflow.log_artifact, run_id, str(p), "gate", what="log gate report")
 
         def _log_model(staged: Path):
+            from mlflow.models import Model
+
             with client.fluent(), mlflow.start_run(run_id=run_id):
-                return mlflow.pyfunc.log_model(
-                    name=MODEL_ARTIFACT, python_model=IchigoPyfunc(_pyfunc_profile(lineage.profile)),
+                # what pyfunc.log_model does, without loading the LLM to answer the input example
+                # (ichigo.registry.pyfunc.UNCHECKED_PYFUNC)
+                return Model.log(
+                    artifact_path=None, name=MODEL_ARTIFACT, flavor=UNCHECKED_PYFUNC,
+                    # models from code: the registry stores a file, not a pickled Python object
+                    python_model=str(MODEL_CODE), model_config={"profile": _pyfunc_profile(lineage.profile)},
                     artifacts={PACKAGE_ARTIFACT: str(staged)}, signature=signature(),
+                    input_example=input_example(), validate_serving_input=False,
                     pip_requirements=["ichigo-platform"],  # the serving image has it installed
                     tags={LINEAGE_HASH_TAG: lineage_hash})
 
