@@ -4,7 +4,7 @@ from components.runtime import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
+def evaluate(settings: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
              prepared: dsl.Input[dsl.Model], stages: dsl.Input[dsl.Dataset],
              tokenizer: dsl.Input[dsl.Model], evaluation: dsl.Output[dsl.Artifact],
              metrics: dsl.Output[dsl.Metrics]):
@@ -13,12 +13,13 @@ def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
     Fails first when a benchmark repeats a training question (eval.held_out_check)."""
     from pathlib import Path
 
-    from components.runtime import model_dir, profile_from_json, step_summary
+    from components.runtime import model_dir, step_profile, step_summary
     from ichigo.artifacts import Evaluation, write_evaluation
     from ichigo.cache import run_step
     from ichigo.eval.run import evaluate_model
 
-    profile = profile_from_json(profile_json)
+    # no gate thresholds among the settings: changing one leaves this step's key (and KFP's) as it was
+    profile = step_profile(settings, "evaluate")
     tok_file = Path(tokenizer.path) / step_summary(tokenizer.path)["file"]
     base_dir = Path(prepared.path) / "base"
     eval_dir = Path(stages.path) / "eval"
@@ -36,7 +37,7 @@ def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
                 res["benchmarks"], res["notes"] = r.benchmarks, r.notes
         return res
 
-    summary = run_step("evaluate", profile.eval.model_dump(),
+    summary = run_step("evaluate", settings,
                        {"candidate": candidate.path, "prepared": prepared.path, "stages": stages.path,
                         "tokenizer": tokenizer.path}, evaluation.path, run, cache_dir or None)
     ev = Evaluation(candidate=summary["candidate"], untrained=summary.get("untrained"),
@@ -48,17 +49,17 @@ def evaluate(profile_json: str, cache_dir: str, candidate: dsl.Input[dsl.Model],
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def evaluate_text(profile_json: str, cache_dir: str, stage: str, model: dsl.Input[dsl.Model],
+def evaluate_text(settings: str, cache_dir: str, stage: str, model: dsl.Input[dsl.Model],
                   text_eval: dsl.Output[dsl.Artifact]):
     """The text benchmarks (mmlu, mc, exact) of one stage's output: a point of the retention
     curve (the paper's Table 3). Light: log-likelihood scoring, no speech."""
-    from components.runtime import model_dir, profile_from_json
+    from components.runtime import model_dir, step_profile
     from ichigo.artifacts import write_text_eval
     from ichigo.cache import run_step
     from ichigo.eval.run import text_curve_point
 
-    profile = profile_from_json(profile_json)
-    summary = run_step(f"evaluate_text_{stage}", profile.eval.model_dump(), {"model": model.path}, text_eval.path,
+    profile = step_profile(settings, "evaluate_text")
+    summary = run_step(f"evaluate_text_{stage}", settings, {"model": model.path}, text_eval.path,
                        lambda out: {"benchmarks": text_curve_point(profile, model_dir(model.path), out, stage)},
                        cache_dir or None)
     write_text_eval(text_eval.path, stage, summary["benchmarks"])

@@ -4,7 +4,7 @@ from components.runtime import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Input[dsl.Model],
+def gate(settings: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Input[dsl.Model],
          stage2: dsl.Input[dsl.Model], stage3: dsl.Input[dsl.Model], text_stage1: dsl.Input[dsl.Artifact],
          text_stage2: dsl.Input[dsl.Artifact], decision: dsl.Output[dsl.Artifact],
          report: dsl.Output[dsl.HTML]) -> bool:
@@ -15,7 +15,7 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
     import shutil
     from pathlib import Path
 
-    from components.runtime import profile_from_json, quiet_logs, step_summary
+    from components.runtime import quiet_logs, step_profile, step_summary
     from ichigo.artifacts import Decision, read_evaluation, read_text_eval, write_decision
     from ichigo.config.recipe import STAGES
     from ichigo.eval.curve import retention_curve
@@ -24,7 +24,7 @@ def gate(profile_json: str, evaluation: dsl.Input[dsl.Artifact], stage1: dsl.Inp
     from ichigo.tracking import log_gate
 
     quiet_logs()
-    profile = profile_from_json(profile_json)
+    profile = step_profile(settings, "gate")
     ev = read_evaluation(evaluation.path)
     cand, untrained = ev.candidate, ev.untrained
     curve = retention_curve(cand, {"stage1": read_text_eval(text_stage1.path),

@@ -4,13 +4,13 @@ from components.runtime import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def prepare_model(profile_json: str, cache_dir: str, model: dsl.Output[dsl.Model]):
+def prepare_model(settings: str, cache_dir: str, model: dsl.Output[dsl.Model]):
     """Base LLM (embedded: built and pre-trained locally) + the 515 sound tokens."""
-    from components.runtime import as_dict, profile_from_json
+    from components.runtime import as_dict, step_profile
     from ichigo.cache import run_step
     from ichigo.model.prepare import prepare_model as prepare
 
-    profile = profile_from_json(profile_json)
-    summary = run_step("prepare_model", profile.base_model.model_dump(), {}, model.path,
+    profile = step_profile(settings, "prepare_model")
+    summary = run_step("prepare_model", settings, {}, model.path,
                        lambda out: as_dict(prepare(profile, out)), cache_dir or None)
     model.metadata.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})

@@ -4,7 +4,7 @@ from components.runtime import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def register(profile_json: str, run_label: str, candidate: dsl.Input[dsl.Model],
+def register(settings: str, run_label: str, candidate: dsl.Input[dsl.Model],
              tokenizer: dsl.Input[dsl.Model], stages: dsl.Input[dsl.Dataset],
              evaluation: dsl.Input[dsl.Artifact], decision: dsl.Input[dsl.Artifact]) -> str:
     """Package the gated candidate and register it in MLflow with full lineage, alias challenger.
@@ -13,13 +13,13 @@ def register(profile_json: str, run_label: str, candidate: dsl.Input[dsl.Model],
     import tempfile
     from pathlib import Path
 
-    from components.runtime import model_dir, profile_from_json, quiet_logs, step_summary
+    from components.runtime import model_dir, quiet_logs, step_profile, step_summary
     from ichigo.artifacts import read_decision, read_evaluation
     from ichigo.package import write_package
     from ichigo.registry import RegistryClient, build_lineage, register_candidate
 
     quiet_logs()
-    profile = profile_from_json(profile_json)
+    profile = step_profile(settings, "register")
     dec, ev = read_decision(decision.path), read_evaluation(evaluation.path)
     metrics = ev.candidate
     tok = step_summary(tokenizer.path)

@@ -14,8 +14,11 @@ from ichigo.config import Profile
 IMAGE = "ghcr.io/ichigo-platform/components:0.1.0"
 
 
-def profile_from_json(profile_json: str) -> Profile:
-    return Profile.model_validate_json(profile_json)
+def step_profile(settings: str, view: str) -> Profile:
+    """The profile a step runs with: its view's settings; reading any other setting raises."""
+    from ichigo.config.steps import step_profile as rebuild
+
+    return rebuild(settings, view)
 
 
 def as_dict(obj: Any) -> dict:

@@ -4,14 +4,14 @@ from components.runtime import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def train_stage(profile_json: str, cache_dir: str, stage: str, model: dsl.Input[dsl.Model],
+def train_stage(settings: str, cache_dir: str, stage: str, model: dsl.Input[dsl.Model],
                 stages: dsl.Input[dsl.Dataset], trained: dsl.Output[dsl.Model]):
     """One training stage with the project recipe: torchrun locally, a Kubeflow Trainer TrainJob
     on the cluster (profile.training.launcher). Per-step metrics go to MLflow."""
     import os
     from pathlib import Path
 
-    from components.runtime import as_dict, model_dir, profile_from_json, quiet_logs
+    from components.runtime import as_dict, model_dir, quiet_logs, step_profile
     from ichigo.cache import run_step
     from ichigo.tracking import tracking_run
     from ichigo.training.launch import run_stage
@@ -19,16 +19,14 @@ def train_stage(profile_json: str, cache_dir: str, stage: str, model: dsl.Input[
     quiet_logs()
     from ichigo.data.stage_plan import apply_plan
 
-    # budget: samples -> the packed steps planned from the stage data
-    profile = apply_plan(profile_from_json(profile_json), stage, Path(stages.path) / stage)
-    # this stage's settings and the launch settings; earlier stages are pinned by the model input's key
-    training = profile.training.model_dump(exclude={"stages"})
+    # this stage's settings and the launch settings; earlier stages are pinned by the model input's
+    # key. budget: samples -> the packed steps planned from the stage data (keyed by the data input)
+    profile = apply_plan(step_profile(settings, f"train_{stage}"), stage, Path(stages.path) / stage)
     # + what decides bitwise-equal losses (torch build, CPU ISA, threads): another machine or
     # image is another cache entry, not a silently different model under the same key
     from ichigo.training.determinism import launch_fingerprint
 
-    config = {"stage": stage, "stage_config": profile.training.stages[stage].model_dump(), "training": training,
-              "determinism": launch_fingerprint()}
+    config = {"settings": settings, "determinism": launch_fingerprint()}
 
     def train(out):
         with tracking_run(profile.registry, stage, params=profile.training.stages[stage].model_dump()) as env:

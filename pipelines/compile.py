@@ -15,17 +15,18 @@ def compiled_path(profile_name: str) -> Path:
 
 
 def compile_pipeline(profile: Profile, output: str | Path) -> Path:
-    """The profile is baked in as the default of `profile_json`, so a submitted run needs no args."""
+    """The profile is baked in as the defaults of the per-step settings parameters, so a
+    submitted run needs no args."""
     from kfp import compiler
 
-    from pipelines.ichigo_pipeline import build_pipeline
+    from pipelines.ichigo_pipeline import build_pipeline, pipeline_arguments
 
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from ichigo.data.corpus_plan import synthesis_fanout, synthesis_gpus
+    from ichigo.data.corpus_plan import synthesis_gpus
 
-    compiler.Compiler().compile(build_pipeline(synthesis_gpus(profile)), str(out), pipeline_parameters={
-        "profile_json": profile.model_dump_json(), **synthesis_fanout(profile)})
+    compiler.Compiler().compile(build_pipeline(synthesis_gpus(profile)), str(out),
+                                pipeline_parameters=pipeline_arguments(profile))
     return out
 
 

@@ -35,7 +35,7 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True, ver
     # display names and kfp-kubernetes settings are for the KFP UI / cluster; locally they are noise
     warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
 
-    from pipelines.ichigo_pipeline import ichigo_pipeline
+    from pipelines.ichigo_pipeline import ichigo_pipeline, pipeline_arguments
 
     t0 = time.time()
     wd = Path(workdir).resolve()
@@ -46,8 +46,6 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True, ver
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(wd / "kfp"),
                raise_on_error=True)
     label = time.strftime("local-%Y%m%d-%H%M%S")
-    from ichigo.data.corpus_plan import synthesis_fanout
-
     if verbose:
         stream = contextlib.nullcontext()
     else:
@@ -55,9 +53,8 @@ def run_local(profile: Profile, workdir: str | Path, use_cache: bool = True, ver
         console.console.write(f"Ichigo pipeline ({profile.name} profile); step logs in {wd / 'logs'}\n")
         stream = console.installed()
     with stream:
-        task = ichigo_pipeline(profile_json=profile.model_dump_json(),
-                               cache_dir=str(wd / "cache") if use_cache else "", run_label=label,
-                               **synthesis_fanout(profile))
+        task = ichigo_pipeline(cache_dir=str(wd / "cache") if use_cache else "", run_label=label,
+                               **pipeline_arguments(profile))
     summary = json.loads(task.output)
     summary["run_label"] = label
     summary["sources"] = run_sources(wd / "kfp")

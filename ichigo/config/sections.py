@@ -455,6 +455,12 @@ class EvalConfig(Section):
         return next((b for b in self.benchmarks if b.kind == kind), None)
 
 
+# the gate's thresholds: only the gate reads them (ichigo.eval.gate), so the eval steps do not
+# receive them (ichigo.config.steps) and a changed threshold re-runs the gate alone
+EVAL_THRESHOLDS = ("max_text_retention_drop", "min_speech_qa_score", "max_wer", "min_inaudible_refusal",
+                   "max_false_refusal", "max_first_token_p95_ms", "max_regression_vs_champion")
+
+
 class RegistryConfig(Section):
     tracking_uri: str = "sqlite:///{workdir}/mlflow.db"
     artifact_location: str | None = None  # e.g. s3://bucket/mlflow

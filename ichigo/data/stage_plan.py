@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ichigo.config import Profile
+from ichigo.config.recipe import DataSection, RecipeConfig
 from ichigo.errors import ConfigError
 
 # by base_model.kind: the embedded byte BPE (2k) vs a pretrained model's (SmolLM2 49k, Llama-3 128k)
@@ -88,11 +89,15 @@ class StageBudget:
 
 
 def stage_budget(profile: Profile, stage: str) -> StageBudget:
+    """Reads only the stage's PLAN_FIELDS and the world size (the stage datasets step gets no
+    more: ichigo.config.steps). steps, per_device_batch, max_seq_len and warmup_steps have no
+    recipe default, so a loaded profile sets them; the recipe's defaults fill the others."""
     t = profile.training
-    rc = t.recipe_config(stage, "-", "-", "-")
-    return StageBudget(rc.steps, rc.global_batch or rc.per_device_batch * rc.grad_accum * t.world_size,
-                       rc.data.pack, rc.data.max_seq_len, rc.lr_scheduler.warmup_steps,
-                       t.stages[stage].budget or "steps")
+    st = t.stages[stage]
+    grad_accum = st.grad_accum if st.grad_accum is not None else RecipeConfig.model_fields["grad_accum"].default
+    pack = st.pack if st.pack is not None else DataSection.model_fields["pack"].default
+    return StageBudget(st.steps, st.global_batch or st.per_device_batch * grad_accum * t.world_size,
+                       pack, st.max_seq_len, st.warmup_steps, st.budget or "steps")
 
 
 def plan_stage(stage: str, cfg: StageBudget, samples: int, tokens: int, packs: int,

@@ -69,8 +69,8 @@ class EvalResult:
 def _device(profile: Profile) -> tuple[str, torch.dtype]:
     if profile.training.device == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"profile {profile.name!r} evaluates on CUDA (training.device) but no GPU "
-                              "is visible; use a GPU node or the local profile")
+            raise ConfigError("training.device is cuda, so the eval runs on CUDA, but no GPU is visible; "
+                              "use a GPU node or the local profile")
         return "cuda", torch.bfloat16 if profile.training.dtype == "bf16" else torch.float32
     return "cpu", torch.float32
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 from torchtune.models.llama3_1._position_embeddings import Llama3ScaledRoPE
 from torchtune.models.llama3_2._component_builders import llama3_mlp
@@ -117,6 +119,15 @@ def _rope(args: ModelArgs) -> nn.Module:
     return RotaryPositionalEmbeddings(dim=args.head_dim, max_seq_len=args.max_seq_len, base=args.rope_base)
 
 
+class Fp32RMSNorm(RMSNorm):
+    """torchtune's RMSNorm (fp32 compute, same `scale` parameter) with its weight in fp32 too:
+    under bf16 mixed precision the weight arrives in bf16, and an fp32 input with a bf16 weight
+    misses PyTorch's fused kernel ("Mismatch dtype between input and weight" warning)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x.float(), self.normalized_shape, self.scale.float(), self.eps).to(x.dtype)
+
+
 def build_model(args: ModelArgs) -> TransformerDecoder:
     """The same module tree and parameter names as torchtune's llama3 / llama3_1 / llama3_2 builders
     (so HF<->torchtune key conversion applies), with the RoPE variant and tying taken from `args`."""
@@ -133,9 +144,9 @@ def build_model(args: ModelArgs) -> TransformerDecoder:
             max_seq_len=args.max_seq_len)
         layers.append(TransformerSelfAttentionLayer(
             attn=attn, mlp=llama3_mlp(dim=e, hidden_dim=args.intermediate_dim),
-            sa_norm=RMSNorm(e, eps=args.norm_eps), mlp_norm=RMSNorm(e, eps=args.norm_eps)))
+            sa_norm=Fp32RMSNorm(e, eps=args.norm_eps), mlp_norm=Fp32RMSNorm(e, eps=args.norm_eps)))
     tok = nn.Embedding(args.vocab_size, e)
     output = TiedLinear(tok) if args.tie_embeddings else nn.Linear(e, args.vocab_size, bias=False)
     return TransformerDecoder(tok_embeddings=tok, layers=layers, max_seq_len=args.max_seq_len,
-                              num_heads=args.num_heads, head_dim=hd, norm=RMSNorm(e, eps=args.norm_eps),
+                              num_heads=args.num_heads, head_dim=hd, norm=Fp32RMSNorm(e, eps=args.norm_eps),
                               output=output)

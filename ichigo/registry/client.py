@@ -282,14 +282,15 @@ class RegistryClient:
                      what: str = "log artifact") -> None:
         self._retry(what, lambda: self._mlflow.log_artifact(run_id, local_path, artifact_path))
 
-    def log_pyfunc_model(self, run_id: str, what: str = "log model", **log_model_args: Any) -> "ModelInfo":
-        """`mlflow.pyfunc.log_model(**log_model_args)` into the run (uploads to the artifact store)."""
+    def log_model(self, run_id: str, what: str = "log model", **model_log_args: Any) -> "ModelInfo":
+        """`mlflow.models.Model.log(**model_log_args)` into the run (uploads to the artifact store):
+        pyfunc.log_model's work with the caller's flavor module, see ichigo.registry.pyfunc."""
         import mlflow
-        import mlflow.pyfunc
+        from mlflow.models import Model
 
         def log() -> "ModelInfo":
             with self.fluent(), mlflow.start_run(run_id=run_id):
-                return mlflow.pyfunc.log_model(**log_model_args)
+                return Model.log(**model_log_args)
 
         return self._retry(what, log)
 

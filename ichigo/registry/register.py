@@ -107,7 +107,7 @@ def register_candidate(client: RegistryClient, package_dir: str | Path, metrics:
                        lineage: Lineage, gate_report_paths: list[Path] | list[str],
                        model_card: str | None = None, alias: str | None = None) -> RegisteredVersion:
     """Register the package with its lineage; `alias` defaults to registry.candidate_alias."""
-    from ichigo.registry.pyfunc import PACKAGE_ARTIFACT, IchigoPyfunc, signature
+    from ichigo.registry.pyfunc import MODEL_CODE, PACKAGE_ARTIFACT, UNCHECKED_PYFUNC, input_example, signature
 
     package_dir = Path(package_dir)
     reports = [Path(p) for p in gate_report_paths]
@@ -151,10 +151,15 @@ def register_candidate(client: RegistryClient, package_dir: str | Path, metrics:
         with tempfile.TemporaryDirectory(dir=package_dir.resolve().parent) as tmp:
             staged = Path(tmp) / PACKAGE_ARTIFACT
             shutil.copytree(package_dir, staged, copy_function=_link_or_copy)
-            model_info = client.log_pyfunc_model(
+            # what pyfunc.log_model does, without loading the LLM to answer the input example
+            # (ichigo.registry.pyfunc.UNCHECKED_PYFUNC); models from code: the registry stores a
+            # file, not a pickled Python object
+            model_info = client.log_model(
                 run_id, what="upload the package",
-                name=MODEL_ARTIFACT, python_model=IchigoPyfunc(_pyfunc_profile(lineage.profile)),
+                artifact_path=None, name=MODEL_ARTIFACT, flavor=UNCHECKED_PYFUNC,
+                python_model=str(MODEL_CODE), model_config={"profile": _pyfunc_profile(lineage.profile)},
                 artifacts={PACKAGE_ARTIFACT: str(staged)}, signature=signature(),
+                input_example=input_example(), validate_serving_input=False,
                 pip_requirements=["ichigo-platform"],  # the serving image has it installed
                 tags={LINEAGE_HASH_TAG: lineage_hash})
         version = _create_version_once(client, lineage_hash, model_info.model_uri, run_id=run_id,

@@ -36,6 +36,7 @@ def test_kfp_local_fans_synthesis_out_over_two_shares(small_profile, tmp_path):
     from kfp import dsl, local
 
     from components.synthesize_speech import merge_speech_corpus, synthesize_speech
+    from ichigo.config.steps import step_view
 
     @dsl.component
     def report(corpus: dsl.Input[dsl.Dataset]) -> str:
@@ -43,17 +44,17 @@ def test_kfp_local_fans_synthesis_out_over_two_shares(small_profile, tmp_path):
         return (Path(corpus.path) / "manifest.json").read_text()
 
     @dsl.pipeline(name="synthesis-fanout")
-    def fanout(profile_json: str, synthesis_shares: list) -> str:
+    def fanout(settings: str, synthesis_shares: list) -> str:
         with dsl.ParallelFor(items=synthesis_shares) as shard:
-            share = synthesize_speech(profile_json=profile_json, cache_dir="", shard=shard)
-        merged = merge_speech_corpus(profile_json=profile_json, cache_dir="",
+            share = synthesize_speech(settings=settings, cache_dir="", shard=shard)
+        merged = merge_speech_corpus(settings=settings, cache_dir="",
                                      parts=dsl.Collected(share.outputs["corpus"]))
         return report(corpus=merged.outputs["corpus"]).output
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"),
                raise_on_error=True)
     small = small_profile.model_copy(update={"data": small_profile.data.model_copy(update={"synthesis_shards": 2})})
-    manifest = json.loads(fanout(profile_json=small.model_dump_json(), synthesis_shares=[0, 1]).output)
+    manifest = json.loads(fanout(settings=step_view(small, "speech_corpus"), synthesis_shares=[0, 1]).output)
     d = small.data
     assert manifest["counts"]["train/asr"] == d.stage1_utterances
     assert manifest["counts"]["train/question"] == d.num_train_questions

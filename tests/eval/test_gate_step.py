@@ -12,6 +12,7 @@ import pytest
 
 from ichigo.artifacts import Evaluation, read_decision, write_evaluation, write_text_eval
 from ichigo.config import load_profile, with_workdir
+from ichigo.config.steps import step_view
 
 CAND = {"text_retention_acc": 0.62, "text_retention_base_acc": 0.694, "text_retention_drop": 0.1066,
         "bench/world_mmlu/score": 0.62, "bench/world_mmlu/base_score": 0.694, "bench/world_mmlu/n": 129.0,
@@ -43,7 +44,7 @@ def test_gate_step_writes_curve_benchmarks_and_judge(tmp_path):
         write_text_eval(texts[stage].path, stage, {"world_mmlu": {"name": "world_mmlu", "score": score, "n": 129}})
     profile = with_workdir(load_profile("local"), tmp_path)
     decision, report = art(tmp_path / "decision"), SimpleNamespace(path=str(tmp_path / "report.html"))
-    passed = gate.python_func(profile_json=profile.model_dump_json(), evaluation=ev,
+    passed = gate.python_func(settings=step_view(profile, "gate"), evaluation=ev,
                               stage1=art(tmp_path / "s1"), stage2=art(tmp_path / "s2"), stage3=art(tmp_path / "s3"),
                               text_stage1=texts["stage1"], text_stage2=texts["stage2"], decision=decision,
                               report=report)

@@ -60,3 +60,7 @@ def test_gate_failure_skips_registration_and_says_why(first_run):
     reasons = " ".join(run.summary["reasons"]).lower()
     assert "wer" in reasons and "speech_qa" in reasons.replace(" ", "_")
     assert json.loads((wd / "last_run.json").read_text())["registered"] is False
+    # only thresholds changed, and no step but the (uncached) gate receives them: every cached
+    # step, the evaluation included, was reused under its key (one cache entry each)
+    for step in ("evaluate", "evaluate_text_stage1", "train_stage3", "build_datasets"):
+        assert len(list((wd / "cache" / step).iterdir())) == 1, step

@@ -25,7 +25,7 @@ sys.exit(int(sys.argv[2]))
 
 def _command(tmp_path, code: int) -> list[str]:
     out = tmp_path / "executor_output.json"
-    executor_input = {"inputs": {"parameterValues": {"stage": "stage1", "profile_json": "{}"}},
+    executor_input = {"inputs": {"parameterValues": {"stage": "stage1", "settings": "{}"}},
                       "outputs": {"outputFile": str(out)}}
     return [sys.executable, "-c", CHILD, str(out), str(code), "--executor_input", json.dumps(executor_input),
             "--function_to_execute", "train_stage"]

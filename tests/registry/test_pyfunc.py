@@ -46,6 +46,20 @@ def test_bad_requests_say_what_to_fix(rows, msg):
         _model().predict(None, rows)
 
 
+def test_the_profile_comes_from_the_logged_model_config(monkeypatch):
+    from types import SimpleNamespace
+
+    from ichigo.assistant import Assistant
+    from ichigo.registry.pyfunc import PACKAGE_ARTIFACT
+
+    seen = []
+    monkeypatch.setattr(Assistant, "load", classmethod(lambda cls, pkg, profile, with_tts: seen.append(profile.name)))
+    IchigoPyfunc().load_context(SimpleNamespace(artifacts={PACKAGE_ARTIFACT: "/p"}, model_config={"profile": "smoke"}))
+    # a version pickled before models from code carries its profile on the object itself
+    IchigoPyfunc("small").load_context(SimpleNamespace(artifacts={PACKAGE_ARTIFACT: "/p"}, model_config=None))
+    assert seen == ["smoke", "small"]
+
+
 @pytest.mark.services
 @pytest.mark.slow
 def test_registered_model_loads_as_pyfunc_and_answers(registry, tiny_package, gate_report):
@@ -59,6 +73,10 @@ def test_registered_model_loads_as_pyfunc_and_answers(registry, tiny_package, ga
 
     register_candidate(registry, tiny_package, {"wer": 0.3}, make_lineage("pyfunc-run"), [gate_report])
     model = mlflow.pyfunc.load_model(f"models:/{registry.model_name}@challenger")
+    # logged from code with a signature and an input example: no pickled object in the registry
+    assert model.metadata.flavors["python_function"]["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert model.metadata.saved_input_example_info["type"] == "json_object"
+    assert model.metadata.get_input_schema().input_names() == ["text", "audio_b64"]
     wav = wav_bytes(EspeakTTS().synthesize(["What is the capital of France?"], "en-us")[0])
     df = pd.DataFrame({"text": ["How many legs does a spider have?", None],
                        "audio_b64": [None, base64.b64encode(wav).decode()]})

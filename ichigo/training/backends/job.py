@@ -31,5 +31,5 @@ class StageJob:
         try:
             cfg = tr.recipe_config(stage, str(model_dir), str(data_dir), str(out_dir))
         except ValueError as e:  # the profile was validated; a path or a --set can still be wrong
-            raise ConfigError(f"profile {profile.name!r} {stage}: {e}") from None
+            raise ConfigError(f"training stage {stage}: {e}") from None
         return cls(cfg, tr.procs_per_node, tr.nodes, profile.cluster)
