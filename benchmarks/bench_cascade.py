@@ -23,14 +23,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ichigo import world  # noqa: E402
 from ichigo.audio import wav_bytes  # noqa: E402
 from ichigo.config import load_profile  # noqa: E402
-from ichigo.data import world  # noqa: E402
-from ichigo.data.records import EvalItem  # noqa: E402
 from ichigo.eval.cascade import cascade_speech_qa  # noqa: E402
 from ichigo.eval.judge import OfflineJudge  # noqa: E402
 from ichigo.eval.latency import first_token_ms  # noqa: E402
 from ichigo.eval.speech_qa import speech_qa  # noqa: E402
+from ichigo.records import EvalItem  # noqa: E402
 
 
 def default_package(profile) -> str:

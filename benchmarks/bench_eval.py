@@ -21,11 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ichigo import world  # noqa: E402
 from ichigo.audio import wav_bytes  # noqa: E402
 from ichigo.config import BaseModelConfig, SpeechTokenizerConfig, load_profile  # noqa: E402
-from ichigo.data import world  # noqa: E402
 from ichigo.data.noise import NOISE_KINDS, make_noise  # noqa: E402
-from ichigo.data.records import EvalItem, write_eval_items  # noqa: E402
 from ichigo.eval.generation import audio_prompt, generate_batch  # noqa: E402
 from ichigo.eval.run import evaluate_model  # noqa: E402
 from ichigo.model.architecture import ModelArgs, build_model  # noqa: E402
@@ -33,6 +32,7 @@ from ichigo.model.base_model import init_weights  # noqa: E402
 from ichigo.model.checkpoint import load_pretrained, save_pretrained  # noqa: E402
 from ichigo.model.generate import generate_text  # noqa: E402
 from ichigo.model.tokenizer import IchigoTokenizer  # noqa: E402
+from ichigo.records import EvalItem, write_eval_items  # noqa: E402
 from ichigo.speech_tokenizer import fit_codebook  # noqa: E402
 
 
@@ -73,7 +73,7 @@ def build(root: Path, n_questions: int) -> tuple[Path, Path, Path]:
 
 
 def bench_generation(llm: Path, eval_dir: Path, n: int = 32, new_tokens: int = 24) -> tuple[float, float]:
-    from ichigo.data.records import read_eval_items
+    from ichigo.records import read_eval_items
     lm = load_pretrained(llm)
     prompts = [audio_prompt(lm, it.codes) for it in read_eval_items(eval_dir / "qa.parquet")[:n]]
     generate_batch(lm, prompts[:2], 2)  # warm-up

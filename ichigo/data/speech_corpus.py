@@ -37,10 +37,10 @@ from ichigo.data.cards import write_dataset_card
 from ichigo.data.corpus_plan import AsrJob, Utterance, fingerprint, plan_corpus
 from ichigo.data.noise import make_noise
 from ichigo import durable
-from ichigo.data.records import write_json_atomic
 from ichigo.data.sources import SourceStats, iter_source, require_rows
 from ichigo.data.world_datasets import write_world_datasets
 from ichigo.errors import ConfigError, IchigoError
+from ichigo.records import write_json_atomic
 from ichigo.tts.base import TransientTTSError, VoiceSpec
 from ichigo.tts.families import family_of
 

@@ -26,21 +26,16 @@ import pyarrow.parquet as pq
 from ichigo.chat_template import Message, user_audio
 from ichigo.config import Profile
 from ichigo.data.cards import dataset_card_path, write_dataset_card
-from ichigo.data.records import (EvalItem, StageRow, shard_paths, write_eval_items,
-                                 write_json_atomic, write_stage_shard)
 from ichigo.data.refusals import get_refusals
 from ichigo.data.stage_plan import CHARS_PER_TOKEN, StagePlan, format_plan, plan_from_lengths, row_tokens
-from ichigo.refusal import is_refusal
 from ichigo.errors import InputError
+from ichigo.prompts import TRANSCRIBE_PROMPTS
+from ichigo.records import (EvalItem, StageRow, shard_paths, write_eval_items, write_json_atomic,
+                            write_stage_shard)
+from ichigo.refusal import is_refusal
 from ichigo.sound_tokens import NUM_SOUND_TOKENS
 from ichigo.tts.families import family_of
 
-TRANSCRIBE_PROMPTS = (
-    "Transcribe the following audio clip:", "Convert the spoken words to text:",
-    "What is being said in this audio clip:", "Transcribe the speech in this audio sample:",
-    "Please write down what is being said in the audio clip:", "Generate a transcript from this sound file:",
-    "Recognize the speech in this audio clip:", "Produce a text version of this audio recording:",
-)
 INAUDIBLE_SOURCES = {"random": 0.6, "noise": 0.25, "shuffled": 0.15}
 HIST_EDGES = [0, 25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200]
 

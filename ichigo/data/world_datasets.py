@@ -1,4 +1,4 @@
-"""The embedded profile's world (ichigo.data.world), written once as datasets in real layouts, so
+"""The embedded profile's world (ichigo.world), written once as datasets in real layouts, so
 the embedded profile reads its data through the same source adapters as a cluster profile:
 
 - `mls/train/transcripts.txt` + `mls/train/audio/<spk>/<book>/<id>.flac`: Multilingual
@@ -28,7 +28,7 @@ import soundfile as sf
 from ichigo.config import Profile
 from ichigo.config.sections import SourceSpec
 from ichigo.data.stages import split_counts  # the same counts the stage builder will draw
-from ichigo.data.world import EVERYDAY, TRAIN_PHRASINGS, all_facts, small_talk_pairs, typed_form
+from ichigo.world import EVERYDAY, TRAIN_PHRASINGS, all_facts, small_talk_pairs, typed_form
 from ichigo.errors import IchigoError
 
 MLS_BOOK = "1"  # one "book" per speaker: the world has no chapters

@@ -1,7 +1,7 @@
 """ASR: WER and CER of transcriptions the model writes when asked in natural language.
 
 Each utterance gets one of the recipe's eight transcription prompts (defined once, with the
-training data, in `ichigo.data.stages.TRANSCRIBE_PROMPTS`), rotating by item index so every
+training data, in `ichigo.prompts.TRANSCRIBE_PROMPTS`), rotating by item index so every
 phrasing is exercised. Texts are normalised before scoring (lower case,
 punctuation removed, spaces collapsed; apostrophes kept), as LibriSpeech-style WER usually is.
 WER/CER are corpus-level (total edits / total reference words or characters), so they may
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import jiwer
 
-from ichigo.data.stages import TRANSCRIBE_PROMPTS
 from ichigo.errors import InputError
 from ichigo.eval.generation import audio_prompt, reply_all
+from ichigo.prompts import TRANSCRIBE_PROMPTS
 
 _PUNCT = re.compile(r"[^\w\s']")
 

@@ -11,10 +11,10 @@ from typing import Callable
 
 from ichigo.chat_template import Message, tokenize_chat
 from ichigo.config.sections import BenchmarkSpec, EvalConfig
-from ichigo.data.records import EvalItem
 from ichigo.errors import InputError
 from ichigo.eval.benchmarks import LoadedBenchmark
 from ichigo.eval.stats import bootstrap_mean, wilson
+from ichigo.records import EvalItem
 
 DEFAULT_BUDGET = {"exact": 256, "speech_qa": 256, "asr_test": 128}  # new tokens per answer
 

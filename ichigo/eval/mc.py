@@ -1,7 +1,7 @@
 """Multiple-choice items in the MMLU layout, and parsing them from rows (the `mc` benchmark kind
 reads the files: ichigo.eval.benchmarks.mc).
 
-The layout is exactly `ichigo.data.world.format_mc` (what the embedded base model was
+The layout is exactly `ichigo.world.format_mc` (what the embedded base model was
 pre-trained on), so the embedded set and any file-based set are scored the same way:
 
     Question: what color is the banana?
@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ichigo.data.world import LETTERS
+from ichigo.world import LETTERS
 from ichigo.errors import InputError
 
 

@@ -9,7 +9,7 @@ out_dir/.cache/            per-item results; an interrupted run resumes from the
 ```
 The metrics file's name is ichigo.artifacts.MODEL_METRICS_FILE.
 Inputs: `eval_dir/qa.parquet` (spoken held-out questions with reference answers and WAVs) and
-`eval_dir/noise.parquet` (real noise as sound codes), both `ichigo.data.records.EvalItem` rows.
+`eval_dir/noise.parquet` (real noise as sound codes), both `ichigo.records.EvalItem` rows.
 The declared benchmarks (`eval.benchmarks`) feed the gate's metrics: the first mmlu one gives
 text_retention_*, the first speech_qa one speech_qa_*, the first asr_test one wer/cer (else
 the held-out eval set's transcriptions). Without `base_llm_dir` the base accuracy and the
@@ -30,9 +30,9 @@ import torch
 
 from ichigo.artifacts import MODEL_METRICS_FILE
 from ichigo.config import EvalConfig, Profile, load_profile
-from ichigo.data.records import EvalItem, read_eval_items, write_json_atomic
 from ichigo.errors import ConfigError, InputError
 from ichigo.eval.asr import transcription_eval
+from ichigo.records import EvalItem, read_eval_items, write_json_atomic
 from ichigo.eval.bench_run import (BenchResult, asr_result, budget, run_text_benchmark, speech_qa_result,
                                    spoken_items)
 from ichigo.eval.benchmarks import LoadedBenchmark, load_benchmark

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from ichigo.chat_template import BEGIN_OF_TEXT, Message, tokenize_chat
-from ichigo.data.world import LETTERS
+from ichigo.world import LETTERS
 from ichigo.errors import ConfigError, InputError
 from ichigo.eval.cache import split_cached
 from ichigo.eval.mc import MCItem, k_shot_prompt

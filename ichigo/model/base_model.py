@@ -20,9 +20,9 @@ from tqdm import tqdm
 from torch import nn
 from torchtune.training.lr_schedulers import get_cosine_schedule_with_warmup
 
+from ichigo import world
 from ichigo.chat_template import BEGIN_OF_TEXT, END_OF_TEXT, Message, tokenize_chat
 from ichigo.config import BaseModelConfig
-from ichigo.data import world
 from ichigo.model.architecture import ModelArgs, build_model
 from ichigo.model.checkpoint import save_pretrained
 from ichigo.model.tokenizer import IchigoTokenizer

@@ -19,8 +19,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ichigo.chat_template import IGNORE_INDEX, ChatTokenizer, sound_only_ids, tokenize_chat
-from ichigo.data.records import StageRow, read_stage_rows, shard_paths
 from ichigo.errors import InputError
+from ichigo.records import StageRow, read_stage_rows, shard_paths
 
 
 @dataclass

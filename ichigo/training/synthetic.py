@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from ichigo.chat_template import Message, Sound, user_audio
-from ichigo.data.records import StageRow, write_stage_shard
+from ichigo.records import StageRow, write_stage_shard
 from ichigo.sound_tokens import NUM_SOUND_TOKENS
 
 _WORDS = ("the river flows north past the old mill and the bridge where two roads meet near a "

@@ -318,7 +318,7 @@ class RealtimeSession:
         """The user's words, by the model itself with its training's transcription prompt. Runs
         after the reply has been generated, so it never delays the reply's first audio."""
         from ichigo.chat_template import user_audio
-        from ichigo.data.stages import TRANSCRIBE_PROMPTS
+        from ichigo.prompts import TRANSCRIBE_PROMPTS
 
         while self.run is not None and not self.run.done:
             await asyncio.sleep(0.05)

@@ -6,7 +6,7 @@ from ichigo.chat_template import (IGNORE_INDEX, Message, Sound, messages_from_js
 
 @pytest.fixture(scope="module")
 def tok():
-    from ichigo.data import world
+    from ichigo import world
     from ichigo.model.tokenizer import IchigoTokenizer
 
     return IchigoTokenizer.train_bpe(world.pretraining_texts(300), 400).with_sound_tokens()

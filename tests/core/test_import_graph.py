@@ -1,6 +1,9 @@
 """`ichigo/` depends one way: no module imports itself back through others, and no package of
 `ichigo/` (data, training, speech_tokenizer, ...) imports one that imports it back. Imports inside
-functions count too: a lazy import hides a cycle from Python, not from the reader."""
+functions count too: a lazy import hides a cycle from Python, not from the reader.
+
+`ichigo.data` (the data pipeline) depends only downward: the model, training, tokenizers, serving
+logic and the shared records, world and prompts sit below it and never import it."""
 
 from __future__ import annotations
 
@@ -99,6 +102,30 @@ def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     return out
 
 
+def _inside(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def forbidden_uses(graph: dict[str, set[str]], package: str,
+                   allowed: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Modules outside `package` that import it, with the imports of it that `allowed` does not
+    grant them (a grant covers the named module and everything under it)."""
+    out = {}
+    for m, edges in graph.items():
+        if _inside(m, package):
+            continue
+        bad = {e for e in edges if _inside(e, package)
+               and not any(_inside(e, ok) for ok in allowed.get(m, ()))}
+        if bad:
+            out[m] = bad
+    return out
+
+
+# The one use of the data pipeline from outside it: the ASR benchmark reads test sets with the
+# data sources' readers (one reader per layout, shared rather than copied).
+DATA_USES_ALLOWED = {"ichigo.eval.benchmarks.asr_test": {"ichigo.data.sources"}}
+
+
 def test_the_walker_finds_a_planted_cycle(tmp_path):
     pkg = tmp_path / "ichigo"
     (pkg / "a").mkdir(parents=True)
@@ -122,3 +149,26 @@ def test_no_module_cycle_in_ichigo():
 def test_no_package_cycle_in_ichigo():
     cycle = find_cycle(package_graph(import_graph()))
     assert cycle is None, "package import cycle: " + " -> ".join(cycle)
+
+
+def test_the_layering_check_finds_a_planted_upward_import(tmp_path):
+    pkg = tmp_path / "ichigo"
+    for d in ("data", "model", "eval"):
+        (pkg / d).mkdir(parents=True)
+        (pkg / d / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "data" / "sources.py").write_text("")
+    (pkg / "data" / "stages.py").write_text("")
+    (pkg / "model" / "base.py").write_text("def f():\n    from ichigo.data import stages\n")
+    (pkg / "eval" / "asr.py").write_text("from ichigo.data.sources import x\nfrom ichigo.data import stages\n")
+    allowed = {"ichigo.eval.asr": {"ichigo.data.sources"}}
+    assert forbidden_uses(import_graph(pkg), "ichigo.data", allowed) == {
+        "ichigo.model.base": {"ichigo.data.stages"}, "ichigo.eval.asr": {"ichigo.data.stages"}}
+
+
+def test_nothing_outside_the_data_pipeline_imports_it():
+    """ichigo.model, ichigo.training, ichigo.speech_tokenizer, ichigo.records, ichigo.world, ...
+    never import ichigo.data; eval only through DATA_USES_ALLOWED."""
+    bad = forbidden_uses(import_graph(), "ichigo.data", DATA_USES_ALLOWED)
+    assert not bad, "imports of the data pipeline from below it: " + "; ".join(
+        f"{m} -> {sorted(e)}" for m, e in sorted(bad.items()))

@@ -3,9 +3,9 @@
 import pyarrow.parquet as pq
 import pytest
 
-from ichigo.data.records import shard_paths
 from ichigo.data.speech_corpus import build_speech_corpus, merge_corpus
 from ichigo.errors import ConfigError
+from ichigo.records import shard_paths
 
 pytestmark = pytest.mark.slow
 

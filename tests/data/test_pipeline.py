@@ -8,9 +8,10 @@ from scipy.stats import ks_2samp
 from ichigo.chat_template import Sound, render_chat
 from ichigo.data.cards import dataset_card_path
 from ichigo.data.corpus_plan import noise_counts
-from ichigo.data.records import read_eval_items, read_stage_rows, shard_paths
 from ichigo.data.speech_corpus import build_speech_corpus
-from ichigo.data.stages import TRANSCRIBE_PROMPTS, split_counts
+from ichigo.data.stages import split_counts
+from ichigo.prompts import TRANSCRIBE_PROMPTS
+from ichigo.records import read_eval_items, read_stage_rows, shard_paths
 from ichigo.sound_tokens import sound_spans
 from ichigo.speech_tokenizer import load_speech_tokenizer
 from ichigo.tts import VoiceSpec

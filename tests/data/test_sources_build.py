@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ichigo.config import load_profile
-from ichigo.data.records import read_stage_rows
+from ichigo.records import read_stage_rows
 from tests.conftest import need_binary
 from tests.data.source_fixtures import (write_alpaca, write_commonvoice, write_dialogues, write_librispeech,
                                         write_messages, write_mls, write_parquet_asr, write_sharegpt)
@@ -19,8 +19,9 @@ pytestmark = pytest.mark.slow  # TTS of ~40 prompts + tokenization (~15 s)
 def test_profile_with_every_format_builds_all_stages(tmp_path):
     need_binary("espeak-ng")
     from ichigo.data.speech_corpus import build_speech_corpus
-    from ichigo.data.stages import TRANSCRIBE_PROMPTS, build_stage_datasets
+    from ichigo.data.stages import build_stage_datasets
     from ichigo.data.tokenize import tokenize_corpus
+    from ichigo.prompts import TRANSCRIBE_PROMPTS
     from ichigo.speech_tokenizer.train import fit_tokenizer_step
 
     src = tmp_path / "src"

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ichigo.config import load_profile
-from ichigo.data.records import read_stage_rows
+from ichigo.records import read_stage_rows
 from ichigo.refusal import is_refusal
 from ichigo.data.stages import build_stage_datasets
 from ichigo.data.tokenize import TOKENS_SCHEMA

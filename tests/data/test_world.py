@@ -2,7 +2,7 @@
 
 import random
 
-from ichigo.data import world
+from ichigo import world
 
 
 def test_questions_are_written_naturally():

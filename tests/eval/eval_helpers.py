@@ -21,16 +21,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ichigo import world
 from ichigo.audio import SAMPLE_RATE, wav_bytes
 from ichigo.chat_template import BEGIN_OF_TEXT, IGNORE_INDEX, Message, tokenize_chat, user_audio
 from ichigo.config import SpeechTokenizerConfig
-from ichigo.data import world
 from ichigo.data.noise import NOISE_KINDS, make_noise
-from ichigo.data.records import EvalItem, write_eval_items
 from ichigo.eval.asr import transcription_prompt
 from ichigo.eval.inaudible import random_code_items
 from ichigo.eval.mc import MCItem, k_shot_prompt
 from ichigo.model.checkpoint import load_pretrained, save_pretrained
+from ichigo.records import EvalItem, write_eval_items
 from ichigo.speech_tokenizer import fit_codebook
 
 REFUSAL = "I cannot hear you clearly."

@@ -1,8 +1,8 @@
 import pytest
 
-from ichigo.data.stages import TRANSCRIBE_PROMPTS
 from ichigo.errors import InputError
 from ichigo.eval.asr import normalize_transcript, transcription_prompt, wer_cer
+from ichigo.prompts import TRANSCRIBE_PROMPTS
 
 
 def test_wer_cer_by_hand():

@@ -257,7 +257,7 @@ def test_world_fact_bank_as_benchmark_files(tmp_path, eval_set):
     root = c / "world" / "mmlu"
     assert sorted(p.name for p in (root / "test").iterdir()) == [
         "animal_test.csv", "capital_test.csv", "color_test.csv", "opposite_test.csv", "sum_test.csv"]
-    from ichigo.data import world
+    from ichigo import world
     assert b.n == len(world.all_facts()) - 5  # one fact per subject is the dev pool
     first = (root / "test" / "color_test.csv").read_text()
     again = load_benchmark(spec(kind="mmlu", format="csv", uri="world://mmlu", shots=0), c)

@@ -5,9 +5,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ichigo.data.records import EvalItem, read_eval_items, write_eval_items
 from ichigo.errors import InputError
 from ichigo.eval.by_family import family_metrics
+from ichigo.records import EvalItem, read_eval_items, write_eval_items
 
 
 def item(i, family, voice="en-029+m1:s160:p50"):

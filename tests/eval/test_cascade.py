@@ -4,11 +4,11 @@ import numpy as np
 
 from ichigo.audio import wav_bytes
 from ichigo.chat_template import Sound
-from ichigo.data.records import EvalItem
 from ichigo.eval.cascade import cascade_speech_qa
 from ichigo.eval.judge import OfflineJudge
 from ichigo.eval.latency import first_token_ms
 from ichigo.frontends import Cascade, EarlyFusion, as_front_end
+from ichigo.records import EvalItem
 
 
 class LengthASR:

@@ -9,11 +9,11 @@ import pytest
 
 from ichigo.chat_template import Message, user_audio
 from ichigo.config.sections import BenchmarkSpec, EvalConfig
-from ichigo.data.records import StageRow, write_stage_shard
 from ichigo.errors import InputError
 from ichigo.eval.benchmarks import load_benchmark
 from ichigo.eval.heldout import normalize_question, training_questions
 from ichigo.eval.run import check_held_out
+from ichigo.records import StageRow, write_stage_shard
 
 
 def stages(root):

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
-from ichigo.data import world
+from ichigo import world
 from ichigo.errors import InputError
 from ichigo.config.sections import BenchmarkSpec
 from ichigo.eval.benchmarks import load_benchmark

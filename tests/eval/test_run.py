@@ -10,13 +10,13 @@ import pytest
 
 from ichigo.artifacts import MODEL_METRICS_FILE
 from ichigo.config import load_profile
-from ichigo.data.records import read_eval_items, write_eval_items
 from ichigo.errors import InputError
 from ichigo.eval import generation, text_retention as tr_mod
 from ichigo.eval.gate import decide
 from ichigo.eval.judge import JudgeError
 from ichigo.eval.report import write_report
 from ichigo.eval.run import METRIC_NAMES, evaluate_model
+from ichigo.records import read_eval_items, write_eval_items
 
 TEST_EVAL = {"latency_runs": 3, "latency_warmup": 1, "benchmarks": [
     {"name": "world_mmlu", "kind": "mmlu", "format": "csv", "uri": "world://mmlu", "shots": 0, "limit": 16},

@@ -1,7 +1,7 @@
 """Typed-QA items cover every form once per distinct question; scoring counts exact answers."""
 
-from ichigo.data.records import EvalItem
 from ichigo.eval.typed_qa import FORMS, typed_items, typed_qa
+from ichigo.records import EvalItem
 
 
 def _items():

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from ichigo.chat_template import IGNORE_INDEX, PAD, sound_only_ids, tokenize_chat
-from ichigo.data.records import StageRow
 from ichigo.model.checkpoint import load_pretrained
+from ichigo.records import StageRow
 from ichigo.training.data import row_ids_labels, tokenize_rows
 from ichigo.training.packing import collate, epoch_order, epoch_units, pack_units, step_slices
 from ichigo.training.recipe import token_loss_sum

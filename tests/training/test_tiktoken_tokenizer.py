@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from ichigo import world
 from ichigo.chat_template import Message, Sound, render_chat, tokenize_chat, user_audio
-from ichigo.data import world
 from ichigo.errors import InputError
 from ichigo.model.tiktoken_tokenizer import (
     RANK_FILE, SPECIALS_FILE, TiktokenTokenizer, export_tiktoken, llama3_special_tokens,

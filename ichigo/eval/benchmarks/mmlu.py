@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ichigo.config.sections import BenchmarkSpec
-from ichigo.data.world import LETTERS
+from ichigo.world import LETTERS
 from ichigo.errors import InputError
 from ichigo.eval.benchmarks.files import data_files, field as get, non_empty, read_rows
 from ichigo.eval.mc import MCItem

@@ -20,9 +20,9 @@ import io
 import random
 from pathlib import Path
 
-from ichigo.data import world
-from ichigo.data.records import read_eval_items, write_atomic_bytes
+from ichigo import world
 from ichigo.errors import InputError
+from ichigo.records import read_eval_items, write_atomic_bytes
 
 SEED = 0  # fixed: the files are the benchmark, they must not change between runs
 
