@@ -10,7 +10,7 @@ from pathlib import Path
 from ichigo.errors import IchigoError
 
 EPILOG = """examples:
-  ichigo run                          # whole pipeline, embedded CPU profile, ~18 min
+  ichigo run                          # whole pipeline, embedded CPU profile, ~20 min
   ichigo run --set training.stages.stage2.steps=50
   ichigo compile                      # refresh pipelines/compiled/*.yaml
   ichigo submit --host https://kfp.example.com --profile h100
