@@ -171,25 +171,31 @@ def test_a_sentence_is_heard_while_the_llm_still_generates():
     assert [type(e).__name__ for e in got] == ["TextDelta", "Speech", "TextDelta", "Speech", "Finished"]
 
 
+async def _reply_into(eng, got: list, after_close=None) -> None:
+    """One turn's events into `got`; the turn is closed (then `after_close` awaited) even when
+    the reply raises."""
+    turn = await eng.open([Message("user", "hi")], route=ROUTE, t0=time.perf_counter())
+    try:
+        async for ev in turn.reply(eng.synthesize):
+            got.append(ev)
+    finally:
+        await turn.aclose()
+        if after_close is not None:
+            await after_close()
+
+
 def test_llm_error_mid_stream_cancels_pending_speech():
     tts = FakeTTS(delays={"Fine.": 5.0})
     llm = FakeLLM([start(), text("Fine. "), text("Then"), RuntimeError("engine crashed")])
     got: list = []
     log_after_close: list = []
 
-    async def go():
-        eng = make(llm=llm, tts=tts)
-        turn = await eng.open([Message("user", "hi")], route=ROUTE, t0=time.perf_counter())
-        try:
-            async for ev in turn.reply(eng.synthesize):
-                got.append(ev)
-        finally:
-            await turn.aclose()
-            await asyncio.sleep(0)  # let the cancelled TTS task run its handler
-            log_after_close.extend(tts.log)  # before asyncio.run cancels whatever is left
+    async def after_close():
+        await asyncio.sleep(0)  # let the cancelled TTS task run its handler
+        log_after_close.extend(tts.log)  # before asyncio.run cancels whatever is left
 
     with pytest.raises(RuntimeError, match="engine crashed"):
-        asyncio.run(go())
+        asyncio.run(_reply_into(make(llm=llm, tts=tts), got, after_close))
     assert texts(got) == ["Fine. ", "Then"] and not any(isinstance(e, Speech) for e in got)
     assert ("cancelled", "Fine.") in log_after_close
 
@@ -199,17 +205,8 @@ def test_tts_error_mid_stream_reaches_the_reader_after_the_text():
     llm = FakeLLM([start(), text("One. "), text("Two. "), end()])
     got: list = []
 
-    async def go():
-        eng = make(llm=llm, tts=tts)
-        turn = await eng.open([Message("user", "hi")], route=ROUTE, t0=time.perf_counter())
-        try:
-            async for ev in turn.reply(eng.synthesize):
-                got.append(ev)
-        finally:
-            await turn.aclose()
-
     with pytest.raises(ClientError):
-        asyncio.run(go())
+        asyncio.run(_reply_into(make(llm=llm, tts=tts), got))
     assert [e.index for e in got if isinstance(e, Speech)] == [0]  # sentence 0 still went out
 
 
