@@ -141,6 +141,9 @@ def _render(utts: list[Utterance], profile: Profile) -> list[dict]:
         else:
             by_voice.setdefault(u.voice, []).append(u)
     synthesized: list[Utterance] = []
+    tts = _tts(profile) if by_voice else None
+    if hasattr(tts, "reseed"):  # a shard's audio depends on its own rows only, not on the worker's history
+        tts.reseed(zlib.crc32(utts[0].id.encode()) + profile.data.seed)
     for voice, group in by_voice.items():
         try:
             waves = _synthesize(profile, [u.text for u in group], voice)

@@ -19,6 +19,7 @@ import io
 import json
 import os
 import random
+import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -103,6 +104,8 @@ def _speak(items: list[tuple[str, str, str]], profile: Profile) -> list[str]:
     from ichigo.tts import process_tts
 
     tts = process_tts(profile.tts)
+    if hasattr(tts, "reseed") and items:  # a chunk's audio depends on its own items only
+        tts.reseed(zlib.crc32(Path(items[0][2]).name.encode()) + profile.data.seed)
     failed = []
     for text, voice, path in items:
         try:

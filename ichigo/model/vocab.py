@@ -1,8 +1,11 @@
 """Vocabulary extension: add the sound tokens to a tokenizer and grow the model to match.
 
-New embedding and output rows start at the mean of the existing rows: a new token then looks like
-an "average" token instead of noise, and since no existing row changes, the logits of every old
-token on old inputs stay exactly what they were.
+New embedding and output rows are drawn around the mean of the existing rows, with their
+per-dimension spread (seeded: the same rows on every run). All at the mean, the 515 rows are one
+token to the network until AdamW (<= lr per step) pulls them apart, and SmolLM2's rows spread ~0.1 per
+dimension: from mean rows, after 40 stage-2 steps its answer loss on held-out clips was the same with
+another clip's audio (gap 0.02 nats/token); from drawn rows it was 0.61 lower with the right one.
+Since no existing row changes, the logits of every old token on old inputs stay what they were.
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ from torchtune.modules import TiedLinear, TransformerDecoder
 from ichigo.model.architecture import ModelArgs
 from ichigo.model.tokenizer import IchigoTokenizer
 
+INIT_SEED = 0
+
 
 def _grow_rows(weight: torch.Tensor, new_rows: int) -> torch.Tensor:
-    mean = weight.mean(dim=0, keepdim=True)
-    return torch.cat([weight, mean.expand(new_rows, -1)], dim=0).contiguous()
+    old = weight.float()
+    noise = torch.randn(new_rows, weight.shape[1], generator=torch.Generator().manual_seed(INIT_SEED))
+    new = old.mean(dim=0, keepdim=True) + noise.to(weight.device) * old.std(dim=0, keepdim=True)
+    return torch.cat([weight, new.to(weight.dtype)], dim=0).contiguous()
 
 
 @torch.no_grad()

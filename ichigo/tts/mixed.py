@@ -20,13 +20,21 @@ class MixedTTS:
         self._espeak = backends.get("espeak")
         self._piper: dict[str, object] = {}
         self.piper_only = piper_only
+        self._seed: int | None = None
+
+    def reseed(self, seed: int) -> None:
+        """What follows is reproducible: Piper sessions are rebuilt (on next use) from `seed`.
+        Without it a clip's noise depended on every clip the process had spoken before, so the
+        same profile and seed gave different Piper audio (and ASR-gate verdicts) from run to run."""
+        self._seed = seed
+        self._piper.clear()
 
     def backend_for(self, voice: str):
         v = VoiceSpec.parse(voice)
         if v.engine == "piper":
             if v.name not in self._piper:
                 from ichigo.tts.piper import PiperTTS
-                self._piper[v.name] = PiperTTS(v.name)
+                self._piper[v.name] = PiperTTS(v.name, seed=self._seed)
             return self._piper[v.name]
         if self.piper_only or self._espeak is None:
             raise InputError(f"voice {voice!r} is an espeak-ng voice but tts.backend is piper: "

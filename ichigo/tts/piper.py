@@ -95,7 +95,9 @@ class PiperTTS:
 
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, voice: str = "joe", threads: int = 1):
+    def __init__(self, voice: str = "joe", threads: int = 1, seed: int | None = None):
+        """`seed`: the voice's noise (VITS samples it inside the graph, from a stream that onnxruntime
+        seeds when the session is built) replays exactly for the same texts in the same order."""
         import onnxruntime as ort
 
         files = voice_files(voice)
@@ -116,6 +118,8 @@ class PiperTTS:
                 raise ConfigError(f"{files.config}: phoneme_id_map lacks {sym!r}: not a Piper voice config")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+        if seed is not None:
+            ort.set_seed(seed)
         try:
             self.session = ort.InferenceSession(str(files.model), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
