@@ -3,6 +3,9 @@
     .venv/bin/python benchmarks/bench_voices.py [--texts 12] [--repeats 3] [--gate]
 
 1. TTS: clips/s of the Piper neural voice (onnxruntime, 1 thread) vs espeak-ng on the same texts.
+   Piper session build (data synthesis rebuilds one per shard so that its noise replays): graph
+   optimizations off (what PiperTTS does) vs onnxruntime's default ORT_ENABLE_ALL, build time and
+   clips/s.
 2. Augmentation: ms per clip for each sox effect and for the profile's default mix, vs the cost of
    rendering the clip (espeak-ng) - what augmentation adds to a corpus build.
 3. With --gate (needs ichigo.speech_tokenizer.whisper_asr): the ASR round-trip gate's cost per
@@ -67,6 +70,28 @@ def main() -> None:
     print(f"| espeak-ng (baseline) | {len(texts) / te:.1f} | {audio_s / te:.0f} | {audio_s / len(texts):.2f} |")
     print(f"| Piper joe-medium (onnxruntime) | {len(texts) / tp:.1f} | {p_audio / tp:.0f} | {p_audio / len(texts):.2f} |")
     print(f"| Piper cost vs espeak-ng | {tp / te:.1f}x slower | | |")
+
+    import onnxruntime as ort
+    from ichigo.tts.piper import voice_files
+
+    def session(level):
+        o = ort.SessionOptions()
+        o.intra_op_num_threads = o.inter_op_num_threads = 1
+        o.graph_optimization_level = level
+        return ort.InferenceSession(str(voice_files("joe").model), o, providers=["CPUExecutionProvider"])
+
+    levels = {"ORT_ENABLE_ALL (onnxruntime default, baseline)": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+              "ORT_DISABLE_ALL (PiperTTS)": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
+    builds = best_of(a.repeats, *[lambda lv=lv: session(lv) for lv in levels.values()])
+    rates = []
+    for lv in levels.values():
+        piper.session = session(lv)
+        piper.synthesize(texts[:1], "piper:joe")
+        rates.append(best_of(a.repeats, lambda: piper.synthesize(texts, "piper:joe"))[0])
+    print("\n## Piper session build (one per synthesis shard)\n")
+    print("| graph optimization | build s | clips/s |\n| --- | --- | --- |")
+    for name, b, r in zip(levels, builds, rates):
+        print(f"| {name} | {b:.2f} | {len(texts) / r:.1f} |")
 
     plans = {"speed 1.1": AugmentPlan(speed=1.1), "pitch +200c": AugmentPlan(pitch_cents=200),
              "reverb 50": AugmentPlan(reverberance=50), "telephone": AugmentPlan(telephone=True),

@@ -118,6 +118,9 @@ class PiperTTS:
                 raise ConfigError(f"{files.config}: phoneme_id_map lacks {sym!r}: not a Piper voice config")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+        # graph optimizations made building a session ~3x slower (data synthesis rebuilds one per
+        # shard, see `seed`) and synthesis no faster for this voice
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if seed is not None:
             ort.set_seed(seed)
         try:
