@@ -42,6 +42,7 @@ from ichigo.data.world_datasets import write_world_datasets
 from ichigo.errors import ConfigError, IchigoError
 from ichigo.records import write_json_atomic
 from ichigo.tts.base import TransientTTSError, VoiceSpec
+from ichigo.tts.mixed import reseed_for
 from ichigo.tts.families import family_of
 
 CORPUS_SCHEMA = pa.schema([
@@ -141,9 +142,8 @@ def _render(utts: list[Utterance], profile: Profile) -> list[dict]:
         else:
             by_voice.setdefault(u.voice, []).append(u)
     synthesized: list[Utterance] = []
-    tts = _tts(profile) if by_voice else None
-    if hasattr(tts, "reseed"):  # a shard's audio depends on its own rows only, not on the worker's history
-        tts.reseed(zlib.crc32(utts[0].id.encode()) + profile.data.seed)
+    if by_voice:
+        reseed_for(_tts(profile), utts[0].id, profile.data.seed)
     for voice, group in by_voice.items():
         try:
             waves = _synthesize(profile, [u.text for u in group], voice)

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import random
-import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -102,10 +101,11 @@ def _dialogues(profile: Profile, qs: list[tuple[str, str, str]], rng: random.Ran
 def _speak(items: list[tuple[str, str, str]], profile: Profile) -> list[str]:
     """Render (text, voice, flac path) items; returns the texts the TTS could not speak."""
     from ichigo.tts import process_tts
+    from ichigo.tts.mixed import reseed_for
 
     tts = process_tts(profile.tts)
-    if hasattr(tts, "reseed") and items:  # a chunk's audio depends on its own items only
-        tts.reseed(zlib.crc32(Path(items[0][2]).name.encode()) + profile.data.seed)
+    if items:
+        reseed_for(tts, Path(items[0][2]).name, profile.data.seed)
     failed = []
     for text, voice, path in items:
         try:
