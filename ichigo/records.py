@@ -18,8 +18,7 @@ import pyarrow.parquet as pq
 
 from ichigo import durable
 from ichigo.chat_template import Message, messages_from_json, messages_to_json
-# re-exported: these moved to ichigo.files (below data and speech_tokenizer); old imports keep working
-from ichigo.files import shard_paths, write_atomic_bytes, write_json_atomic  # noqa: F401
+from ichigo.files import shard_paths
 
 STAGE_SCHEMA = pa.schema([
     ("id", pa.string()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ichigo.records import write_atomic_bytes
+from ichigo.files import write_atomic_bytes
 
 CARD_NAME = "DATASET_CARD.md"
 

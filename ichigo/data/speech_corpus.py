@@ -40,7 +40,7 @@ from ichigo import durable
 from ichigo.data.sources import SourceStats, iter_source, require_rows
 from ichigo.data.world_datasets import write_world_datasets
 from ichigo.errors import ConfigError, IchigoError
-from ichigo.records import write_json_atomic
+from ichigo.files import write_json_atomic
 from ichigo.tts.base import TransientTTSError, VoiceSpec
 from ichigo.tts.mixed import reseed_for
 from ichigo.tts.families import family_of

@@ -30,8 +30,8 @@ from ichigo.data.refusals import get_refusals
 from ichigo.data.stage_plan import CHARS_PER_TOKEN, StagePlan, format_plan, plan_from_lengths, row_tokens
 from ichigo.errors import InputError
 from ichigo.prompts import TRANSCRIBE_PROMPTS
-from ichigo.records import (EvalItem, StageRow, shard_paths, write_eval_items, write_json_atomic,
-                            write_stage_shard)
+from ichigo.files import shard_paths, write_json_atomic
+from ichigo.records import EvalItem, StageRow, write_eval_items, write_stage_shard
 from ichigo.refusal import is_refusal
 from ichigo.sound_tokens import NUM_SOUND_TOKENS
 from ichigo.tts.families import family_of

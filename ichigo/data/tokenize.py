@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ichigo.audio import AudioError, SAMPLE_RATE, check_wave, read_audio
 from ichigo.config import Profile
 from ichigo.data.cards import write_dataset_card
-from ichigo.records import shard_paths, write_json_atomic
+from ichigo.files import shard_paths, write_json_atomic
 from ichigo.speech_tokenizer import load_speech_tokenizer
 
 TOKENS_SCHEMA = pa.schema([

@@ -47,7 +47,7 @@ def training_questions(stages_dir: str | Path) -> set[str]:
     import pyarrow.parquet as pq
 
     from ichigo.chat_template import messages_from_json
-    from ichigo.records import shard_paths
+    from ichigo.files import shard_paths
 
     root = Path(stages_dir)
     dirs = sorted(d for d in root.glob("stage*") if d.is_dir())

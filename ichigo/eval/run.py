@@ -32,7 +32,8 @@ from ichigo.artifacts import MODEL_METRICS_FILE
 from ichigo.config import EvalConfig, Profile, load_profile
 from ichigo.errors import ConfigError, InputError
 from ichigo.eval.asr import transcription_eval
-from ichigo.records import EvalItem, read_eval_items, write_json_atomic
+from ichigo.files import write_json_atomic
+from ichigo.records import EvalItem, read_eval_items
 from ichigo.eval.bench_run import (BenchResult, asr_result, budget, run_text_benchmark, speech_qa_result,
                                    spoken_items)
 from ichigo.eval.benchmarks import LoadedBenchmark, load_benchmark

@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from ichigo.chat_template import IGNORE_INDEX, ChatTokenizer, sound_only_ids, tokenize_chat
 from ichigo.errors import InputError
-from ichigo.records import StageRow, read_stage_rows, shard_paths
+from ichigo.files import shard_paths
+from ichigo.records import StageRow, read_stage_rows
 
 
 @dataclass

@@ -104,7 +104,8 @@ def test_publish_fsyncs_data_before_the_rename_and_the_dir_after(tmp_path, monke
 
 def test_records_and_cache_publish_durably(tmp_path, monkeypatch):
     from ichigo.cache import run_step
-    from ichigo.records import StageRow, write_json_atomic, write_stage_shard
+    from ichigo.files import write_json_atomic
+    from ichigo.records import StageRow, write_stage_shard
 
     calls = []
     monkeypatch.setattr(durable, "fsync_tree", lambda p: calls.append(Path(p).name))

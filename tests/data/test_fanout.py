@@ -5,7 +5,7 @@ import pytest
 
 from ichigo.data.speech_corpus import build_speech_corpus, merge_corpus
 from ichigo.errors import ConfigError
-from ichigo.records import shard_paths
+from ichigo.files import shard_paths
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ from ichigo.data.corpus_plan import noise_counts
 from ichigo.data.speech_corpus import build_speech_corpus
 from ichigo.data.stages import split_counts
 from ichigo.prompts import TRANSCRIBE_PROMPTS
-from ichigo.records import read_eval_items, read_stage_rows, shard_paths
+from ichigo.files import shard_paths
+from ichigo.records import read_eval_items, read_stage_rows
 from ichigo.sound_tokens import sound_spans
 from ichigo.speech_tokenizer import load_speech_tokenizer
 from ichigo.tts import VoiceSpec

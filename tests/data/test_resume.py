@@ -12,7 +12,7 @@ import pytest
 from ichigo.data.corpus_plan import plan_corpus
 from ichigo.data.speech_corpus import build_speech_corpus
 from ichigo.data.world_datasets import write_world_datasets
-from ichigo.records import shard_paths
+from ichigo.files import shard_paths
 
 pytestmark = pytest.mark.slow
 

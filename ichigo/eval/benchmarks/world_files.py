@@ -22,7 +22,8 @@ from pathlib import Path
 
 from ichigo import world
 from ichigo.errors import InputError
-from ichigo.records import read_eval_items, write_atomic_bytes
+from ichigo.files import write_atomic_bytes
+from ichigo.records import read_eval_items
 
 SEED = 0  # fixed: the files are the benchmark, they must not change between runs
 
