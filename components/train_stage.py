@@ -36,7 +36,9 @@ def train_stage(settings: str, cache_dir: str, stage: str, model: dsl.Input[dsl.
         result["hf_subdir"] = os.path.relpath(result.pop("output_dir", out), out)
         return result
 
-    summary = run_step(f"train_{stage}", config, {"model": model.path, "data": stages.path},
+    # keyed on this stage's own data (a content hash of its dir), not the whole datasets step: a new
+    # stage-3 mix rebuilds the datasets but leaves stages 1 and 2 cached
+    summary = run_step(f"train_{stage}", config, {"model": model.path, "data": Path(stages.path) / stage},
                        trained.path, train, cache_dir or None)
     trained.metadata.update({"stage": stage, "final_loss": summary.get("final_loss"),
                              "steps": summary.get("steps"), "train_seconds": summary.get("train_seconds"),

@@ -35,12 +35,17 @@ def profile_names() -> list[str]:
                   if p.name.endswith(".yaml"))
 
 
+def _is_fractions(key: str) -> bool:
+    return key.endswith("_mix") or key == "inaudible_sources"
+
+
 def _deep_update(base: dict, overrides: dict) -> dict:
-    """Nested merge, except that a mix (`*_mix`) is one value: an override replaces it whole, so
-    fractions left over from the profile cannot add up behind the user's back."""
+    """Nested merge, except that fractions summing to 1 (`*_mix`, `inaudible_sources`) are one
+    value: an override replaces them whole, so fractions left over from the profile cannot add up
+    behind the user's back."""
     out = dict(base)
     for k, v in overrides.items():
-        merge = isinstance(v, dict) and isinstance(out.get(k), dict) and not k.endswith("_mix")
+        merge = isinstance(v, dict) and isinstance(out.get(k), dict) and not _is_fractions(k)
         out[k] = _deep_update(out[k], v) if merge else v
     return out
 

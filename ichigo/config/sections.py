@@ -232,6 +232,11 @@ class DataConfig(Section):
     # the paper's mix has neither
     stage3_mix: dict[str, float] = Field(
         default_factory=lambda: {"two_turn": 0.89, "four_turn": 0.06, "inaudible": 0.05})
+    # what the stage-3 inaudible rows hold: uniformly random sound codes (what the eval's random set
+    # is), tokenized real noise, or a real question's codes shuffled (speech-like code statistics
+    # without content)
+    inaudible_sources: dict[str, float] = Field(
+        default_factory=lambda: {"random": 0.6, "noise": 0.25, "shuffled": 0.15})
     # share of the transcription rows (stages 2 and 3) that transcribe the spoken instruct prompts
     # instead of the asr sources' audio: their text is exactly what was said. 0 is the paper's
     # recipe (ASR data only)
@@ -265,10 +270,12 @@ class DataConfig(Section):
         for name, mix, keys, optional in (
             ("stage2_mix", self.stage2_mix, {"speech_qa", "transcription", "text"}, set()),
             ("stage3_mix", self.stage3_mix, {"two_turn", "four_turn", "inaudible"}, {"transcription", "text"}),
+            ("inaudible_sources", self.inaudible_sources, set(), {"random", "noise", "shuffled"}),
         ):
             if not keys <= set(mix) <= keys | optional:
-                extra = f" and may add {sorted(optional)}" if optional else ""
-                raise ValueError(f"data.{name} must have the keys {sorted(keys)}{extra}; got {sorted(mix)}")
+                want = (f"must have the keys {sorted(keys)}" + (f" and may add {sorted(optional)}" if optional else "")
+                        if keys else f"may only have the keys {sorted(optional)}")
+                raise ValueError(f"data.{name} {want}; got {sorted(mix)}")
             if any(v < 0 for v in mix.values()) or abs(sum(mix.values()) - 1) > 1e-6:
                 raise ValueError(f"data.{name} fractions must be >= 0 and sum to 1")
         names = [s.name for s in self.sources]

@@ -36,7 +36,6 @@ from ichigo.refusal import is_refusal
 from ichigo.sound_tokens import NUM_SOUND_TOKENS
 from ichigo.tts.families import family_of
 
-INAUDIBLE_SOURCES = {"random": 0.6, "noise": 0.25, "shuffled": 0.15}
 HIST_EDGES = [0, 25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200]
 
 
@@ -148,7 +147,9 @@ def _write_stage(out: Path, name: str, rows: list[StageRow], seconds: float, pro
                for r in rows]
     s = StageSummary(rows=len(rows), counts=dict(sorted(Counter(r.task for r in rows).items())),
                      audio_hours=round(seconds / 3600, 4), sound_tokens=int(sum(lengths)),
-                     histogram=_histogram(lengths), card=str(dataset_card_path(d)))
+                     # relative: a stage dir's content must not name the work dir it was built in
+                     # (the training steps key on it)
+                     histogram=_histogram(lengths), card=dataset_card_path(d).name)
     cpt = CHARS_PER_TOKEN[profile.base_model.kind]
     s.plan = asdict(plan_from_lengths(profile, name, [_row_tokens(r, cpt) for r in rows]))
     write_json_atomic(d / "manifest.json", asdict(s))
@@ -174,7 +175,6 @@ def _plot(stages: dict[str, StageSummary], path: Path) -> None:
 
 
 def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str | Path,
-                         inaudible_sources: dict[str, float] | None = None,
                          teacher_transport=None) -> StagesManifest:
     d = profile.data
     tokens_dir, out = Path(tokens_dir), Path(out_dir)
@@ -269,7 +269,7 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
     # ---- stage 3
     refusals = get_refusals(d.teacher_endpoint, transport=teacher_transport)
     n3 = split_counts(d.stage3_samples, d.stage3_mix)
-    src_counts = split_counts(n3["inaudible"], inaudible_sources or INAUDIBLE_SOURCES)
+    src_counts = split_counts(n3["inaudible"], d.inaudible_sources)
     if not noise:
         src_counts["random"] += src_counts.pop("noise", 0)
     s3_rows, secs3 = [], 0.0

@@ -25,6 +25,8 @@ def test_h100_profile_carries_the_papers_hyperparameters():
     ({"data": {"stage2_mix": {"speech_qa": 0.5, "transcription": 0.2, "text": 0.1}}}, "stage2_mix"),
     ({"data": {"stage3_mix": {"speech_qa": 0.1}}}, "stage3_mix"),  # unknown key
     ({"data": {"stage3_mix": {"two_turn": 0.6, "four_turn": 0.1, "inaudible": 0.1, "text": 0.3}}}, "sum to 1"),
+    ({"data": {"inaudible_sources": {"silence": 1.0}}}, "may only have the keys ['noise', 'random', 'shuffled']"),
+    ({"data": {"inaudible_sources": {"random": 0.5}}}, "inaudible_sources fractions"),
     ({"tts": {"backend": "festival"}}, "tts.backend"),
     ({"training": {"typo_field": 1}}, "training.typo_field"),
     ({"training": {"device": "cpu", "dtype": "fp16"}}, "training.dtype"),

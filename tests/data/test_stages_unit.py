@@ -87,3 +87,33 @@ def test_transcription_rows_can_replay_the_spoken_prompts(tmp_path):
         prompts = sum(t.startswith("question ") for t in texts) / len(texts)
         assert lo <= prompts <= hi, (share, prompts)
         assert all(t.startswith(("question ", "asr sentence ")) for t in texts)
+
+
+def test_inaudible_sources_set_what_the_stage3_inaudible_rows_hold(tmp_path):
+    tokens = _tokens_dir(tmp_path / "tokens")
+    counts = {}
+    for name, sources in (("default", None), ("random", {"random": 1.0})):
+        data = {"stage2_samples": 200, "stage3_samples": 200}
+        if sources:
+            data["inaudible_sources"] = sources
+        m = build_stage_datasets(load_profile("local", overrides={"data": data}), tokens, tmp_path / name)
+        counts[name] = m.inaudible_sources
+    assert set(counts["default"]) == {"random", "noise", "shuffled"} and counts["default"]["shuffled"] > 0
+    assert counts["random"] == {"random": sum(counts["default"].values())}
+
+
+def test_stage3_settings_leave_the_earlier_stage_dirs_byte_identical(tmp_path):
+    """The training steps key on their own stage's dir: a stage-3 change must not retrain 1 and 2."""
+    from ichigo.cache import input_key
+
+    tokens = _tokens_dir(tmp_path / "tokens")
+    keys = []
+    for i, inaudible in enumerate((0.2, 0.1)):
+        mix = {"two_turn": 0.75 - inaudible, "four_turn": 0.05, "inaudible": inaudible, "transcription": 0.1,
+               "text": 0.1}
+        prof = load_profile("local", overrides={"data": {"stage2_samples": 200, "stage3_samples": 200,
+                                                         "stage3_mix": mix}})
+        build_stage_datasets(prof, tokens, tmp_path / f"run{i}")
+        keys.append({st: input_key(tmp_path / f"run{i}" / st) for st in ("stage1", "stage2", "stage3")})
+    assert keys[0]["stage1"] == keys[1]["stage1"] and keys[0]["stage2"] == keys[1]["stage2"]
+    assert keys[0]["stage3"] != keys[1]["stage3"]

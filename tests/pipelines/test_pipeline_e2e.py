@@ -64,3 +64,15 @@ def test_gate_failure_skips_registration_and_says_why(first_run):
     # step, the evaluation included, was reused under its key (one cache entry each)
     for step in ("evaluate", "evaluate_text_stage1", "train_stage3", "build_datasets"):
         assert len(list((wd / "cache" / step).iterdir())) == 1, step
+
+
+def test_a_new_stage3_mix_retrains_stage3_only(first_run):
+    """Runs after the gate test (same work dir): stages 1 and 2 key on their own data dirs."""
+    profile, wd, _ = first_run
+    sources = parse_overrides(['data.inaudible_sources={"random": 1.0}'])
+    run = run_local(load_profile("smoke", sources), wd)
+    assert run.summary["metrics"]
+    entries = {step: len(list((wd / "cache" / step).iterdir()))
+               for step in ("build_datasets", "train_stage1", "train_stage2", "train_stage3", "evaluate")}
+    assert entries == {"build_datasets": 2, "train_stage1": 1, "train_stage2": 1, "train_stage3": 2,
+                       "evaluate": 2}, entries
