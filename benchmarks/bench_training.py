@@ -4,10 +4,15 @@
      text), 2 ranks, the `local` profile's model and stage-2 settings (target: packed >= 1.5x);
   2. step time with 1 rank vs 2 ranks at the same global batch (packed);
   3. fp32 vs bf16 tokens/s (bf16 = ichigo.precision: bf16 compute, fp32 master weights) for the
-     embedded `local` model and for SmolLM2-135M (the `small` profile), 2 ranks, packed.
+     embedded `local` model and for SmolLM2-135M (the `small` profile), 2 ranks, packed;
+  4. (--only memory) where the kernel time of SmolLM2 training goes: the `small` profile's launch
+     (1 rank, 8 rows) with glibc malloc on 4 KiB pages vs huge pages (its hugetlb tunable, which
+     the backends set), each with and without `training.loss_chunks`; minor page faults and
+     system CPU per step from getrusage of the training processes.
 
     .venv/bin/python benchmarks/bench_training.py [--steps 30] [--out DIR]
     .venv/bin/python benchmarks/bench_training.py --only precision [--models embedded,smollm2]
+    .venv/bin/python benchmarks/bench_training.py --only memory [--steps 12]
 
 tokens/s counts real (non-padding) tokens; the first 20% of steps (start-up) are left out.
 """
@@ -15,6 +20,8 @@ tokens/s counts real (non-padding) tokens; the first 20% of steps (start-up) are
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -56,7 +63,7 @@ def build_smollm2(root: Path) -> Path:
 
 
 def measure(profile, model_dir, data_dir, out: Path, nproc: int, steps: int, pack: bool,
-            pdb: int, accum: int, dtype: str = "fp32") -> dict:
+            pdb: int, accum: int, dtype: str = "fp32", loss_chunks: int = 0, env: dict | None = None) -> dict:
     st = profile.training.stages["stage2"]
     stages = {k: v.model_dump() for k, v in profile.training.stages.items()}
     for v in stages.values():  # the profile checks every stage against the world size
@@ -64,16 +71,20 @@ def measure(profile, model_dir, data_dir, out: Path, nproc: int, steps: int, pac
     stages["stage2"].update(steps=steps, warmup_steps=1, pack=pack, per_device_batch=pdb, grad_accum=accum,
                             global_batch=pdb * accum * nproc, checkpoint_every=0)
     prof = load_profile(profile.name, overrides={"training": {"procs_per_node": nproc, "stages": stages,
-                                                               "dtype": dtype}})
+                                                               "dtype": dtype, "loss_chunks": loss_chunks}})
     job = StageJob.from_profile(prof, "stage2", model_dir, data_dir, out)
-    t0 = time.time()
-    torchrun.run(job)
+    t0, r0 = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    torchrun.run(job, env=env)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     rows = read_metrics(out)[max(1, steps // 5):]
     step_s = statistics.median(r["step_s"] for r in rows)
     tok = sum(r["tokens"] for r in rows) / sum(r["step_s"] for r in rows)
     return {"ranks": nproc, "pack": pack, "batch": f"{pdb}x{accum}x{nproc}", "seq": st.max_seq_len,
             "step_s": step_s, "tokens_per_s": tok, "tokens_per_step": statistics.mean(r["tokens"] for r in rows),
             "final_loss": read_metrics(out)[-1]["loss"],
+            # whole process tree, start-up included: per step, for comparing runs of the same length
+            "faults_per_step": (r1.ru_minflt - r0.ru_minflt) / steps,
+            "sys_share": (r1.ru_stime - r0.ru_stime) / max(1e-9, (r1.ru_stime - r0.ru_stime) + (r1.ru_utime - r0.ru_utime)),
             "wall_s": time.time() - t0}
 
 
@@ -98,15 +109,41 @@ def precision_table(root: Path, data_dir: Path, steps: int, models: list[str]) -
               f"{r['tokens_per_s'] / base['tokens_per_s']:9.2f}x{r['final_loss']:12.3f}")
 
 
+def memory_table(root: Path, data_dir: Path, steps: int) -> None:
+    """SmolLM2 with the small profile's launch; the same data and batches in every run. The
+    backends ask glibc for huge pages (ichigo.training.backends.job.recipe_env): the first row
+    turns that off to measure it."""
+    from ichigo.precision import describe
+
+    profile = load_profile("small")
+    model_dir = build_smollm2(root)
+    pdb = profile.training.stages["stage2"].per_device_batch
+    no_huge = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
+    runs = [("4 KiB pages", 0, no_huge), ("huge pages", 0, None), ("4 KiB, loss_chunks 8", 8, no_huge),
+            ("huge, loss_chunks 8", 8, None)]
+    rows = [(name, measure(profile, model_dir, data_dir, root / f"mem-{i}", 1, steps, True, pdb, 1,
+                           profile.training.dtype, chunks, env)) for i, (name, chunks, env) in enumerate(runs)]
+    print(f"\nSmolLM2-135M, small profile launch (1 rank, {describe('cpu', profile.training.dtype)}, "
+          f"{pdb} rows, packed), {steps} steps per run")
+    print(f"{'run':22}{'step s':>9}{'tokens/s':>10}{'vs first':>10}{'faults/step':>13}{'sys CPU':>9}{'final loss':>12}")
+    base = rows[0][1]
+    for name, r in rows:
+        print(f"{name:22}{r['step_s']:9.3f}{r['tokens_per_s']:10.0f}{r['tokens_per_s'] / base['tokens_per_s']:9.2f}x"
+              f"{r['faults_per_step']:13.0f}{r['sys_share']:9.1%}{r['final_loss']:12.3f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--rows", type=int, default=3000)
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--only", choices=["all", "packing", "precision"], default="all")
+    ap.add_argument("--only", choices=["all", "packing", "precision", "memory"], default="all")
     ap.add_argument("--models", default="embedded,smollm2", help="precision table models")
     a = ap.parse_args()
     root = a.out or Path(tempfile.mkdtemp(prefix="bench_training_"))
+    if a.only == "memory":
+        memory_table(root, write_synthetic_stage(root / "stage2_data", "stage2", a.rows, seed=0), a.steps)
+        return 0
     if a.only == "precision":
         precision_table(root, write_synthetic_stage(root / "stage2_data", "stage2", a.rows, seed=0),
                         a.steps, a.models.split(","))

@@ -48,6 +48,7 @@ def test_trainjob_matches_the_crd(h100, shared_dir):
     assert tr["command"][:3] == ["torchrun", "-m", "ichigo.training.recipe"]
     env = {e["name"]: e["value"] for e in tr["env"]}
     assert env["ICHIGO_OUTPUT_URI"] == f"{S3}/stage2" and env["MLFLOW_RUN_ID"] == "abc"
+    assert env["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"  # the same process env as torchrun's
     pod = spec["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
     assert pod["name"] == "node"
     ps = pod["template"]["spec"]["template"]["spec"]

@@ -22,7 +22,7 @@ from ichigo.artifacts import STAGE_RESULT_FILE, TRAIN_METRICS_FILE, read_stage_r
 from ichigo.config.recipe import RecipeConfig
 from ichigo.errors import ConfigError
 from ichigo.training.backends.follow import MetricsTail, StepFollower
-from ichigo.training.backends.job import StageJob
+from ichigo.training.backends.job import StageJob, recipe_env
 from ichigo.training.config import dump_config, launch_command
 from ichigo.training.results import Progress, StageResult, TrainingFailed
 
@@ -72,6 +72,7 @@ def run(job: StageJob, env: dict | None = None, progress: Progress | None = None
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
            "-m", "ichigo.training.recipe", "--config", str(cfg_path)]
     penv = {**os.environ, **(env or {})}
+    penv.update(recipe_env(penv))
     penv.setdefault("PYTHONUNBUFFERED", "1")
     t0 = time.time()
     tail: deque[str] = deque(maxlen=40)

@@ -30,7 +30,7 @@ from ichigo.deploy.permissions import require
 from ichigo.errors import ConfigError
 from ichigo.storage import is_s3
 from ichigo.training.backends.follow import StepFollower, step_from_line
-from ichigo.training.backends.job import StageJob
+from ichigo.training.backends.job import StageJob, recipe_env
 from ichigo.training.results import Progress, StageResult, TrainingFailed
 
 GROUP, VERSION, PLURAL, KIND = "trainer.kubeflow.org", "v1alpha1", "trainjobs", "TrainJob"
@@ -65,6 +65,7 @@ def build_trainjob(job: StageJob, name: str | None = None, env: dict[str, str] |
         "ICHIGO_MODEL_URI": cfg.model_dir, "ICHIGO_DATA_URI": cfg.data_dir,
         "ICHIGO_OUTPUT_URI": cfg.output_dir, "ICHIGO_STAGE": cfg.stage,
         **(env or {}),
+        **recipe_env(env or {}),
     }
     trainer: dict = {
         "image": training_image(cl),
