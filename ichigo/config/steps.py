@@ -21,7 +21,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ichigo.config.profile import Profile
 from ichigo.config.recipe import STAGES
-from ichigo.config.sections import EVAL_THRESHOLDS, ClusterConfig, EvalConfig, TrainingConfig
+from ichigo.config.sections import EVAL_THRESHOLDS, ClusterConfig, DataConfig, EvalConfig, TrainingConfig
 from ichigo.errors import ConfigError
 
 WHOLE = None
@@ -40,8 +40,10 @@ _TRAINJOB = {f: WHOLE for f in ClusterConfig.model_fields if f not in ("kfp_host
 
 VIEWS: dict[str, Selection] = {
     "prepare_model": {"base_model": WHOLE},
-    # synthesize_speech (each share) and merge_speech_corpus
-    "speech_corpus": {"data": WHOLE, "tts": WHOLE},
+    # synthesize_speech (each share) and merge_speech_corpus; what the inaudible rows hold is
+    # decided when the stage datasets are built, after the speech exists
+    "speech_corpus": {"data": {f: WHOLE for f in DataConfig.model_fields if f != "inaudible_sources"},
+                      "tts": WHOLE},
     # fit_speech_tokenizer and tokenize_speech
     "speech_tokenizer": {"speech_tokenizer": WHOLE},
     "stage_datasets": {"data": WHOLE, "tts": {"heldout_families": WHOLE}, "base_model": {"kind": WHOLE},

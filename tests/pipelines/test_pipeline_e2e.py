@@ -67,12 +67,13 @@ def test_gate_failure_skips_registration_and_says_why(first_run):
 
 
 def test_a_new_stage3_mix_retrains_stage3_only(first_run):
-    """Runs after the gate test (same work dir): stages 1 and 2 key on their own data dirs."""
+    """Runs after the gate test (same work dir): the speech is not synthesized again, and stages 1
+    and 2 key on their own data dirs."""
     profile, wd, _ = first_run
     sources = parse_overrides(['data.inaudible_sources={"random": 1.0}'])
     run = run_local(load_profile("smoke", sources), wd)
     assert run.summary["metrics"]
-    entries = {step: len(list((wd / "cache" / step).iterdir()))
-               for step in ("build_datasets", "train_stage1", "train_stage2", "train_stage3", "evaluate")}
-    assert entries == {"build_datasets": 2, "train_stage1": 1, "train_stage2": 1, "train_stage3": 2,
-                       "evaluate": 2}, entries
+    entries = {step: len(list((wd / "cache" / step).iterdir())) for step in (
+        "tokenize_speech", "build_datasets", "train_stage1", "train_stage2", "train_stage3", "evaluate")}
+    assert entries == {"tokenize_speech": 1, "build_datasets": 2, "train_stage1": 1, "train_stage2": 1,
+                       "train_stage3": 2, "evaluate": 2}, entries
