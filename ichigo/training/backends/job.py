@@ -42,9 +42,9 @@ HUGETLB_TUNABLE = "glibc.malloc.hugetlb=1"
 def recipe_env(env: Mapping[str, str]) -> dict[str, str]:
     """What the recipe's processes get on top of `env`. glibc's malloc serves each step's large
     buffers (logits, activations) from fresh mmaps, faulted in 4 KiB at a time; with its hugetlb
-    tunable it asks for transparent huge pages on them. SmolLM2 on CPU: 33x fewer page faults,
-    1.15x tokens/s, the same losses (benchmarks/bench_training.py --only memory). A glibc older
-    than 2.35 ignores the tunable; one the user set wins."""
+    tunable it asks for transparent huge pages on them. SmolLM2 on CPU: ~30x fewer page faults,
+    1.08-1.15x tokens/s in two runs, the same losses (benchmarks/bench_training.py --only memory).
+    A glibc older than 2.35 ignores the tunable; one the user set wins."""
     tunables = env.get("GLIBC_TUNABLES", "")
     if "glibc.malloc.hugetlb" in tunables:
         return {}
