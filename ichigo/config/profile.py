@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 
 from ichigo.config.sections import (
-    BaseModelConfig, ClusterConfig, DataConfig, EvalConfig, RegistryConfig, Section,
+    FRACTION_FIELDS, BaseModelConfig, ClusterConfig, DataConfig, EvalConfig, RegistryConfig, Section,
     ServingConfig, SpeechTokenizerConfig, TrainingConfig, TTSConfig,
 )
 from ichigo.config.validation import validate, yaml_mapping
@@ -35,17 +35,13 @@ def profile_names() -> list[str]:
                   if p.name.endswith(".yaml"))
 
 
-def _is_fractions(key: str) -> bool:
-    return key.endswith("_mix") or key == "inaudible_sources"
-
-
 def _deep_update(base: dict, overrides: dict) -> dict:
-    """Nested merge, except that fractions summing to 1 (`*_mix`, `inaudible_sources`) are one
-    value: an override replaces them whole, so fractions left over from the profile cannot add up
-    behind the user's back."""
+    """Nested merge, except that fractions summing to 1 (FRACTION_FIELDS) are one value: an
+    override replaces them whole, so fractions left over from the profile cannot add up behind the
+    user's back."""
     out = dict(base)
     for k, v in overrides.items():
-        merge = isinstance(v, dict) and isinstance(out.get(k), dict) and not _is_fractions(k)
+        merge = isinstance(v, dict) and isinstance(out.get(k), dict) and k not in FRACTION_FIELDS
         out[k] = _deep_update(out[k], v) if merge else v
     return out
 

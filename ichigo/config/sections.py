@@ -215,6 +215,15 @@ class SourceSpec(Section):
         return self.columns.get(key, SOURCE_COLUMNS[self.format][key])
 
 
+# data fields that are fractions summing to 1: (required keys, optional keys). A profile override
+# replaces one whole (ichigo.config.profile), so leftover fractions cannot add up unseen
+FRACTION_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    "stage2_mix": ({"speech_qa", "transcription", "text"}, set()),
+    "stage3_mix": ({"two_turn", "four_turn", "inaudible"}, {"transcription", "text"}),
+    "inaudible_sources": (set(), {"random", "noise", "shuffled"}),
+}
+
+
 class DataConfig(Section):
     # declared datasets (see SourceSpec); empty: the embedded world, written as fixture datasets
     sources: list[SourceSpec] = Field(default_factory=list)
@@ -267,11 +276,8 @@ class DataConfig(Section):
 
     @model_validator(mode="after")
     def _check(self) -> "DataConfig":
-        for name, mix, keys, optional in (
-            ("stage2_mix", self.stage2_mix, {"speech_qa", "transcription", "text"}, set()),
-            ("stage3_mix", self.stage3_mix, {"two_turn", "four_turn", "inaudible"}, {"transcription", "text"}),
-            ("inaudible_sources", self.inaudible_sources, set(), {"random", "noise", "shuffled"}),
-        ):
+        for name, (keys, optional) in FRACTION_FIELDS.items():
+            mix = getattr(self, name)
             if not keys <= set(mix) <= keys | optional:
                 want = (f"must have the keys {sorted(keys)}" + (f" and may add {sorted(optional)}" if optional else "")
                         if keys else f"may only have the keys {sorted(optional)}")
