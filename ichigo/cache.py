@@ -21,16 +21,23 @@ from ichigo import durable
 STEP_FILE = ".ichigo-step.json"
 
 
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """Hash of the core library source: any code change invalidates cached steps."""
-    root = Path(__file__).resolve().parent
+# what a step's result can depend on inside the core library: code, profiles, built-in data sets
+SOURCE_SUFFIXES = (".py", ".yaml", ".json", ".csv")
+
+
+def tree_hash(root: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
-        if p.suffix in (".py", ".yaml", ".json") and "__pycache__" not in p.parts:
+        if p.suffix in SOURCE_SUFFIXES and "__pycache__" not in p.parts:
             h.update(p.relative_to(root).as_posix().encode())
             h.update(p.read_bytes())
     return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """Hash of the core library (SOURCE_SUFFIXES): any change invalidates cached steps."""
+    return tree_hash(Path(__file__).resolve().parent)
 
 
 def input_key(path: str | Path) -> str:

@@ -369,7 +369,8 @@ class BenchmarkSpec(Section):
     kind: Literal["mmlu", "speech_qa", "asr_test", "mc", "exact"]
     format: str
     # local path or s3:// (ichigo.storage); "world://" is the embedded fact bank written as
-    # benchmark files at eval time (ichigo.eval.benchmarks.world_files)
+    # benchmark files at eval time (ichigo.eval.benchmarks.world_files); "builtin://<name>" a set
+    # shipped with the package (ichigo/eval/benchmarks/builtin/)
     uri: str
     split: str = "test"
     limit: int | None = Field(None, ge=1)  # first N items (deterministic)

@@ -48,3 +48,16 @@ def test_killed_step_resumes_in_the_same_work_dir(tmp_path):
 def test_without_cache_dir_the_step_runs_in_place(tmp_path):
     r = run_step("x", {}, {}, tmp_path / "o", lambda out: {"ok": 1}, None)
     assert r == {"ok": 1, "cached": False} and (tmp_path / "o" / STEP_FILE).is_file()
+
+
+def test_code_version_covers_code_profiles_and_builtin_benchmark_sets(tmp_path):
+    from ichigo.cache import tree_hash
+    (tmp_path / "eval" / "builtin" / "gk" / "test").mkdir(parents=True)
+    (tmp_path / "m.py").write_text("x = 1\n")
+    csv_file = tmp_path / "eval" / "builtin" / "gk" / "test" / "s_test.csv"
+    csv_file.write_text("Q?,a,b,c,d,A\n")
+    first = tree_hash(tmp_path)
+    (tmp_path / "notes.md").write_text("not a source")
+    assert tree_hash(tmp_path) == first
+    csv_file.write_text("Q?,a,b,c,d,B\n")  # a benchmark's answer key changed: cached scores are stale
+    assert tree_hash(tmp_path) != first

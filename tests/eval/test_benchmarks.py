@@ -271,6 +271,37 @@ def test_world_fact_bank_as_benchmark_files(tmp_path, eval_set):
         load_benchmark(spec(kind="mc", format="jsonl", uri="world://gpqa"), c)
 
 
+def test_builtin_general_knowledge_set_in_the_mmlu_csv_layout(tmp_path):
+    b = load_benchmark(spec(kind="mmlu", format="csv", uri="builtin://general_knowledge"), tmp_path)
+    items, shots = b.data.items, b.data.shots  # shots: the dev pool, for MMLU's 5-shot protocol
+    subjects = sorted({it.subject for it in items})
+    assert len(subjects) == 6 and b.n == 120 and len(shots) == 12
+    assert all(sum(it.subject == s for it in items) == 20 for s in subjects)
+    # no answer position wins by itself
+    assert min(sum(it.answer == k for it in items) for k in range(4)) >= 0.15 * b.n
+    # it measures what a base knew before training, so no option is one of the world's answers
+    # (a model trained on the world would be drawn to them)
+    from ichigo import world
+    taught = {f.answer.lower() for f in world.all_facts()}
+
+    def bare(c: str) -> str:
+        return c.lower().removeprefix("the ").removeprefix("an ").removeprefix("a ")
+    assert not [c for it in items + shots for c in it.choices if c.lower() in taught or bare(c) in taught]
+
+
+def test_unknown_builtin_set_names_the_ones_there_are(tmp_path):
+    with pytest.raises(InputError, match="no built-in set 'mmlu'.*builtin://general_knowledge"):
+        load_benchmark(spec(kind="mmlu", format="csv", uri="builtin://mmlu"), tmp_path)
+
+
+def test_small_profile_measures_retention_on_what_smollm2_knows():
+    from ichigo.config import load_profile
+    benches = load_profile("small").eval.benchmarks
+    first_mmlu = next(b for b in benches if b.kind == "mmlu")  # the one the gate's retention reads
+    assert first_mmlu.uri == "builtin://general_knowledge"
+    assert [b.name for b in benches if b.kind == "mmlu"] == ["general_knowledge", "world_mmlu"]
+
+
 def test_wilson_and_bootstrap_intervals():
     lo, hi = wilson(81, 100)  # textbook value: 0.722 - 0.874
     assert math.isclose(lo, 0.7222, abs_tol=1e-3) and math.isclose(hi, 0.8744, abs_tol=1e-3)

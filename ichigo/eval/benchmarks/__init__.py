@@ -2,8 +2,9 @@
 
 One module per kind: `mmlu` (CSV / HF parquet), `mc` (GPQA-shaped), `exact` (GSM8K-shaped),
 `speech_qa` (AudioBench-style), `asr_test` (any `ichigo.data.sources` ASR layout). `load_benchmark`
-resolves the URI (local, s3://, or world:// for the embedded fact bank) and fails on load,
-naming the file, row and field, when the data is not what the kind needs.
+resolves the URI (local, s3://, builtin:// for a set shipped with the package, or world:// for
+the embedded fact bank) and fails on load, naming the file, row and field, when the data is not
+what the kind needs.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Reading benchmark files: where they are (local, s3://, world://) and their rows, with errors
-that name the file, the row and the field to fix."""
+"""Reading benchmark files: where they are (local, s3://, world://, builtin://) and their rows,
+with errors that name the file, the row and the field to fix."""
 
 from __future__ import annotations
 
@@ -11,11 +11,25 @@ from ichigo.config.sections import BenchmarkSpec
 from ichigo.errors import InputError
 
 WORLD_SCHEME = "world://"
+# sets shipped with the package, in their published layouts (builtin/<name>/): knowledge a
+# pretrained base already has, so that retention is measured where there is something to lose
+BUILTIN_SCHEME = "builtin://"
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.name for p in BUILTIN_DIR.iterdir() if p.is_dir())
 
 
 def resolve(spec: BenchmarkSpec, cache_dir: Path, eval_dir: Path | None = None) -> Path:
-    """The benchmark's local root: a local path, an s3:// download, or the embedded world's
-    fact bank written as benchmark files (once, under `cache_dir`)."""
+    """The benchmark's local root: a local path, an s3:// download, a set shipped with the
+    package, or the embedded world's fact bank written as benchmark files (once, under `cache_dir`)."""
+    if spec.uri.startswith(BUILTIN_SCHEME):
+        name = spec.uri[len(BUILTIN_SCHEME):]
+        if name not in builtin_names():
+            raise InputError(f"benchmark {spec.name!r}: no built-in set {name!r}; built-in sets: "
+                             f"{', '.join(BUILTIN_SCHEME + n for n in builtin_names())}")
+        return BUILTIN_DIR / name
     if spec.uri.startswith(WORLD_SCHEME):
         from ichigo.eval.benchmarks.world_files import write_world_benchmark
         return write_world_benchmark(spec.uri[len(WORLD_SCHEME):], Path(cache_dir) / "world", eval_dir)
