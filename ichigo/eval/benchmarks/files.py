@@ -25,10 +25,10 @@ def resolve(spec: BenchmarkSpec, cache_dir: Path, eval_dir: Path | None = None) 
     """The benchmark's local root: a local path, an s3:// download, a set shipped with the
     package, or the embedded world's fact bank written as benchmark files (once, under `cache_dir`)."""
     if spec.uri.startswith(BUILTIN_SCHEME):
-        name = spec.uri[len(BUILTIN_SCHEME):]
-        if name not in builtin_names():
+        name, names = spec.uri[len(BUILTIN_SCHEME):], builtin_names()
+        if name not in names:  # a name, never a path out of the package
             raise InputError(f"benchmark {spec.name!r}: no built-in set {name!r}; built-in sets: "
-                             f"{', '.join(BUILTIN_SCHEME + n for n in builtin_names())}")
+                             f"{', '.join(BUILTIN_SCHEME + n for n in names)}")
         return BUILTIN_DIR / name
     if spec.uri.startswith(WORLD_SCHEME):
         from ichigo.eval.benchmarks.world_files import write_world_benchmark
