@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from ray import serve
 
-    from serving.local import free_port, start_ray, stop_ray
+    from ichigo.ports import free_port
+    from serving.local import start_ray, stop_ray
 
     start_ray(num_cpus=4)
     try:

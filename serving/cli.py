@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no API keys configured ({KEYS_ENV} or {FILE_ENV}): serving on 127.0.0.1 only, "
                   f"not {host or '0.0.0.0'}", file=sys.stderr)
             host = "127.0.0.1"
-        from serving.local import port_taken
+        from ichigo.ports import port_taken
 
         if port_taken(host, port):
             print(f"error: port {port} on {host or '0.0.0.0'} is in use: pass --port, or stop what "

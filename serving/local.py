@@ -4,12 +4,10 @@ the local serve proxy would then refuse our own calls), small object store, no d
 from __future__ import annotations
 
 import os
-import random
-import socket
-from pathlib import Path
 
 from ichigo.config import Profile
 from ichigo.deploy.serve_config import build_serve_config, max_resource_demand
+from ichigo.ports import free_ports
 
 OBJECT_STORE_BYTES = 200 * 1024**2
 
@@ -37,60 +35,6 @@ HAPROXY_PORTS = ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT
                  "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT", "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-# Ray's own processes (workers, agents) bind port 0, so the kernel hands them ports from its
-# ephemeral range; `ray start` keeps worker ports in 10002..19999. A HAProxy port picked from the
-# ephemeral range can be taken by one of them between the pick and HAProxy's bind (CI saw exactly
-# that: "cannot bind socket (Address already in use)" for the stats port), so these ports come
-# from between the two.
-RAY_WORKER_PORTS_MAX = 19999
-EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-
-
-def ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = (int(x) for x in EPHEMERAL_RANGE.read_text().split())
-    except (OSError, ValueError):
-        low, high = 32768, 60999  # Linux's default
-    return low, high
-
-
-def reserved_ports(n: int, rng: random.Random | None = None) -> list[int]:
-    """`n` distinct ports, bindable on all interfaces now, that the kernel never hands out for a
-    bind to port 0 (outside the ephemeral range and Ray's worker ports)."""
-    rng = rng or random.Random()
-    low, high = ephemeral_range()
-    if low - RAY_WORKER_PORTS_MAX > 1000:
-        span = range(RAY_WORKER_PORTS_MAX + 1, low)
-    elif 65535 - high > 1000:
-        span = range(high + 1, 65536)
-    else:  # a kernel that gives (nearly) every port to ephemeral binds: nothing is safer
-        span = range(1024, 65536)
-    picked: list[int] = []
-    for port in rng.sample(span, min(len(span), 200)):
-        if port not in picked and not port_taken("0.0.0.0", port):
-            picked.append(port)
-            if len(picked) == n:
-                return picked
-    raise RuntimeError(f"no {n} free ports in {span.start}..{span.stop - 1} for HAProxy")
-
-
-def port_taken(host: str, port: int) -> bool:
-    """Whether `port` cannot be bound on `host` (checked before Ray starts: HAProxy would only
-    fail on it after the whole graph came up)."""
-    with socket.socket() as s:
-        try:
-            s.bind((host or "0.0.0.0", port))
-        except OSError:
-            return True
-    return False
-
-
 def start_ray(profile: Profile | None = None, num_cpus: float | None = None) -> None:
     import ray
 
@@ -103,7 +47,7 @@ def start_ray(profile: Profile | None = None, num_cpus: float | None = None) -> 
     # HAProxy mode binds fixed ports on every node (fine: one Ray node per cluster pod); a second
     # local instance (a test beside `ichigo serve`) could not start its HAProxy, and children
     # inherit these variables, so each local instance takes fresh ones
-    for k, port in zip(HAPROXY_PORTS, reserved_ports(len(HAPROXY_PORTS))):
+    for k, port in zip(HAPROXY_PORTS, free_ports(len(HAPROXY_PORTS))):
         os.environ[k] = str(port)
     need = max_resource_demand(build_serve_config(profile)) if profile is not None else {}
     # logical CPUs may exceed the physical ones: replicas mostly wait on I/O or each other, and a

@@ -13,18 +13,17 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from ichigo.ports import free_port, free_ports
 from tests.conftest import need, need_binary
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
@@ -36,12 +35,6 @@ def _bin(name: str) -> str:
     """The venv's own binary first (a `mlflow` elsewhere on PATH may be another version)."""
     own = Path(sys.executable).parent / name
     return str(own) if own.exists() else need_binary(name)
-
-
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
@@ -150,8 +143,9 @@ def s3_server(tmp_path_factory):
     """SeaweedFS S3 on free ports (every port `weed mini` opens is chosen, nothing default)."""
     weed = _bin("weed")
     d = tmp_path_factory.mktemp("seaweedfs")
-    ports = {k: free_port() for k in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc",
-                                      "s3", "s3.grpc", "admin", "admin.grpc")}
+    names = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc", "admin",
+             "admin.grpc")
+    ports = dict(zip(names, free_ports(len(names))))
     cmd = [weed, "mini", f"-dir={d / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false",
            "-master.telemetry=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
     cmd += [f"-{k.replace('.grpc', '.port.grpc') if k.endswith('.grpc') else k + '.port'}={p}"

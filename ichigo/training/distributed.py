@@ -9,7 +9,6 @@ every rank.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,6 +23,7 @@ from torchtune.modules import TransformerDecoder, TransformerSelfAttentionLayer
 from torchtune.training import set_activation_checkpointing
 
 from ichigo.model.architecture import ModelArgs, build_model
+from ichigo.ports import free_port
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,11 @@ class DistEnv:
         return self.rank == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def init_distributed(device_type: str) -> DistEnv:
     """gloo on CPU, NCCL (+ gloo for CPU tensors) on GPU. Without torchrun: a 1-process group."""
     if "RANK" not in os.environ:
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
-                          MASTER_PORT=str(_free_port()))
+                          MASTER_PORT=str(free_port()))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device_type == "cuda":
         if not torch.cuda.is_available():

@@ -15,7 +15,7 @@ import requests
 
 from ichigo.deploy.mlflow_auth import ROLES, Admin, Identity, bootstrap, identities_from_env
 from ichigo.errors import ConfigError
-from tests.services import free_port
+from ichigo.ports import free_port
 
 ADMIN_PW = "admin-password-for-tests"
 

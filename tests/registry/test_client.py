@@ -12,7 +12,7 @@ from ichigo.config import RegistryConfig
 from ichigo.errors import InputError
 from ichigo.registry import champion_metrics, promote, register_candidate
 from ichigo.registry.client import RegistryClient, RegistryUnavailableError, is_transient
-from tests.services import free_port
+from ichigo.ports import free_port
 
 
 def _dead_cfg(**kw) -> RegistryConfig:

@@ -16,7 +16,7 @@ from ichigo.registry.aliases import ROLLOUT_FAILED_TAG
 from tests.deploy.fake_kube import FakeKube, custom_objects_api
 from tests.deploy.test_rayservice import assert_within_follower_rbac, rayservice
 from tests.registry.conftest import make_lineage
-from tests.services import free_port
+from ichigo.ports import free_port
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from serving.local import free_port
+from ichigo.ports import free_port
 from tests.conftest import need_binary
 
 # small resource asks so the whole graph (2 LLM replicas for the failover test) fits on 2 cores

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from serving.cli import main, parse_args
-from serving.local import free_port
+from ichigo.ports import free_port
 from tests.conftest import REPO
 
 

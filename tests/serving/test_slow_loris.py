@@ -16,7 +16,7 @@ import uvicorn
 
 from ichigo.config.sections import AccessConfig
 from serving import access
-from serving.local import free_port
+from ichigo.ports import free_port
 from tests.serving.test_access import KEY_A, KEY_B, make_app
 
 pytestmark = pytest.mark.slow
