@@ -47,23 +47,45 @@ ANIMAL_SOUNDS = {
 }
 
 # Several phrasings per kind, written as people write them (capitals, a question mark), so that
-# typed questions look like what the model was trained on. Index 0 is the canonical one. The last
-# phrasing of each kind is held out for evaluation: eval questions never share a text with
-# training rows, while the fact itself is known (as MMLU's facts are in a base model's web text).
+# typed questions look like what the model was trained on. Index 0 is the canonical one. Index 3
+# (EVAL_PHRASING) is held out for evaluation: eval questions never share a text with training
+# rows, while the fact itself is known (as MMLU's facts are in a base model's web text). With
+# three training phrasings per kind a held-out question was transcribed and answered as the
+# nearest trained one (typed QA 43%, WER 0.53): many shapes teach the model to key on the subject
+# and on what is asked about it rather than on one sentence shape.
 TEMPLATES = {
     "color": ["What color is the {x}?", "Tell me the color of the {x}.", "Which color is the {x}?",
-              "What is the color of the {x}?"],
+              "What is the color of the {x}?",
+              "What color does the {x} have?", "Do you know what color the {x} is?",
+              "Can you tell me the color of the {x}?", "The {x} is what color?", "Name the color of the {x}.",
+              "I wonder what color the {x} is."],
     "capital": ["What is the capital of {x}?", "Name the capital city of {x}.",
-                "Which city is the capital of {x}?", "What city is the capital of {x}?"],
+                "Which city is the capital of {x}?", "What city is the capital of {x}?",
+                "Do you know the capital of {x}?", "Tell me the capital of {x}.", "Which city is {x}'s capital?",
+                "Can you name the capital of {x}?", "I need the capital of {x}.",
+                "Where is the government of {x}?"],
     "opposite": ["What is the opposite of {x}?", "Tell me the opposite of {x}.",
-                 "Give the opposite of the word {x}.", "What is the opposite of the word {x}?"],
+                 "Give the opposite of the word {x}.", "What is the opposite of the word {x}?",
+                 "What word means the opposite of {x}?", "Do you know the opposite of {x}?",
+                 "Say the opposite of {x}.", "Which word is the opposite of {x}?",
+                 "Can you tell me the opposite of {x}?", "The opposite of {x} is what?"],
     "animal": ["What sound does a {x} make?", "How does a {x} sound?", "What does a {x} say?",
-               "What noise does a {x} make?"],
+               "What noise does a {x} make?",
+               "What sound do you hear from a {x}?", "Which sound does a {x} make?",
+               "Tell me the sound a {x} makes.", "Do you know what a {x} says?", "What noise comes from a {x}?",
+               "Can you make the sound of a {x}?"],
     "sum": ["What is {a} plus {b}?", "How much is {a} plus {b}?", "Add {a} and {b}.",
-            "What do you get when you add {a} and {b}?"],
+            "What do you get when you add {a} and {b}?",
+            "What is the sum of {a} and {b}?", "Can you add {a} and {b}?", "{a} plus {b} makes what?",
+            "Tell me what {a} plus {b} is.", "How much do {a} and {b} make together?", "Please add {a} and {b}."],
 }
-TRAIN_PHRASINGS = 3  # templates 0..2 train; template 3 is the held-out evaluation phrasing
 EVAL_PHRASING = 3
+
+
+def train_phrasings(kind: str) -> list[int]:
+    return [k for k in range(len(TEMPLATES[kind])) if k != EVAL_PHRASING]
+
+
 STATEMENTS = {
     "color": "The {x} is {y}.", "capital": "The capital of {x} is {y}.",
     "opposite": "The opposite of {x} is {y}.", "animal": "A {x} says {y}.",
@@ -140,7 +162,11 @@ class Fact:
         return _sentence(tpl.format(x=self.subject))
 
     def train_question(self, rng: random.Random) -> str:
-        return self.question(rng.randrange(TRAIN_PHRASINGS))
+        return self.question(rng.choice(train_phrasings(self.kind)))
+
+    def train_questions(self) -> list[str]:
+        """Every training phrasing of this fact, canonical first."""
+        return [self.question(k) for k in train_phrasings(self.kind)]
 
     def eval_question(self) -> str:
         return self.question(EVAL_PHRASING)
@@ -182,8 +208,10 @@ def typed_form(text: str, rng: random.Random) -> str:
     punctuation, or shouted. Training text rows in every form make the typed answer independent of
     casing and punctuation (a model trained on one form answered "What is the capital of Japan?"
     with a wrong city and "what is the capital of japan" right)."""
-    # equally likely: with shouting at 8% the typed eval's UPPER CASE form scored 9%
-    form = rng.randrange(5)
+    # shouting twice as likely as each other form: it is the one whose tokens share nothing with
+    # the other forms' (at 8% the typed eval's UPPER CASE form scored 9%, at 20% 21% after the
+    # speech stages while the other forms scored 84-85%)
+    form = min(rng.randrange(6), 4)
     if form == 0:
         return text
     if form == 1:

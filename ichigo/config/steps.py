@@ -39,7 +39,8 @@ _TRACKING = {f: WHOLE for f in ("tracking_uri", "artifact_location", "s3_endpoin
 _TRAINJOB = {f: WHOLE for f in ClusterConfig.model_fields if f not in ("kfp_host", "storage_uri")}
 
 VIEWS: dict[str, Selection] = {
-    "prepare_model": {"base_model": WHOLE},
+    # training.dtype: the embedded base pre-trains in bf16 where the stages would
+    "prepare_model": {"base_model": WHOLE, "training": {"dtype": WHOLE}},
     # synthesize_speech (each share) and merge_speech_corpus; what the inaudible rows hold is
     # decided when the stage datasets are built, after the speech exists
     "speech_corpus": {"data": {f: WHOLE for f in DataConfig.model_fields if f != "inaudible_sources"},

@@ -28,7 +28,7 @@ import soundfile as sf
 from ichigo.config import Profile
 from ichigo.config.sections import SourceSpec
 from ichigo.data.stages import split_counts  # the same counts the stage builder will draw
-from ichigo.world import EVERYDAY, TRAIN_PHRASINGS, all_facts, small_talk_pairs, typed_form
+from ichigo.world import EVERYDAY, all_facts, small_talk_pairs, train_phrasings, typed_form
 from ichigo.errors import IchigoError
 
 MLS_BOOK = "1"  # one "book" per speaker: the world has no chapters
@@ -51,8 +51,8 @@ def world_questions() -> list[tuple[str, str, str]]:
     """(id, question, answer) for every training phrasing of every fact, and the greetings."""
     out = []
     for i, f in enumerate(all_facts()):
-        for k in range(TRAIN_PHRASINGS):
-            out.append((f"w{i:04d}-{k}", f.question(k), f.answer))
+        for k, q in zip(train_phrasings(f.kind), f.train_questions()):
+            out.append((f"w{i:04d}-{k}", q, f.answer))
     out += [(f"talk-{i:03d}", q, a) for i, (q, a) in enumerate(small_talk_pairs())]
     return out
 

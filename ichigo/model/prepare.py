@@ -11,6 +11,7 @@ from ichigo.model.base_model import build_embedded_base_model
 from ichigo.model.checkpoint import load_pretrained, save_pretrained
 from ichigo.model.gguf_import import import_gguf, resolve_gguf
 from ichigo.model.vocab import extend_vocab
+from ichigo.precision import training_bf16
 from ichigo.storage import default_cache_dir, fetch
 
 
@@ -22,7 +23,9 @@ def prepare_model(profile: Profile, out_dir: str | Path, progress=None) -> dict:
     cfg = profile.base_model
     if cfg.kind == "embedded":
         base_dir = out / "base"
-        summary = build_embedded_base_model(cfg, base_dir, on_step=progress)
+        # the embedded base trains on this CPU, in bf16 where training.dtype asks for it and the CPU has it
+        summary = build_embedded_base_model(cfg, base_dir, on_step=progress,
+                                            bf16=training_bf16("cpu", profile.training.dtype))
     elif cfg.kind == "gguf":
         # dequantized once per file content into the shared cache; `base` is a copy so that the
         # text-retention eval compares the candidate with the real base model

@@ -29,7 +29,8 @@ def test_every_view_round_trips_with_the_loaded_values(name):
     ev = step_profile(step_view(p, "evaluate"), "evaluate")
     assert (ev.eval.benchmarks, ev.eval.judge, ev.tts) == (p.eval.benchmarks, p.eval.judge, p.tts)
     assert ev.speech_tokenizer == p.speech_tokenizer and ev.training.device == p.training.device
-    assert step_profile(step_view(p, "prepare_model"), "prepare_model").base_model == p.base_model
+    prep = step_profile(step_view(p, "prepare_model"), "prepare_model")
+    assert (prep.base_model, prep.training.dtype) == (p.base_model, p.training.dtype)
     reg = step_profile(step_view(p, "register"), "register")
     assert (reg.name, reg.registry, dict(reg.training.stages)) == (p.name, p.registry, dict(p.training.stages))
     for stage in STAGES:
