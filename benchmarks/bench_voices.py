@@ -8,9 +8,9 @@
    clips/s.
 2. Augmentation: ms per clip for each sox effect and for the profile's default mix, vs the cost of
    rendering the clip (espeak-ng) - what augmentation adds to a corpus build.
-3. With --gate (needs ichigo.speech_tokenizer.whisper_asr): the ASR round-trip gate's cost per
-   clip (Whisper tiny.en, 10 s and 30 s windows) and the WER it measures per voice, espeak-ng
-   vs Piper.
+3. With --gate: the ASR round-trip gate's cost per clip (Whisper tiny.en, 10 s window with the
+   encoder in fp32 and in bf16 - the gate's setting on a CPU with native bf16 - and 30 s) and the
+   WER it measures per voice, espeak-ng vs Piper, with how many verdicts match the fp32 10 s row.
 
 Fairness: every row uses the same texts, one process, one thread, a warm-up, and the best of
 `--repeats` interleaved runs (so a burst of load from other jobs does not land on one side only).
@@ -107,22 +107,27 @@ def main() -> None:
         print(f"| {name} | {t / len(texts) * 1000:.1f} | {t / te:.2f}x |")
 
     if a.gate:
-        from ichigo.data.asr_gate import gate_wer, load_transcriber
-        rows = []
-        for window in (10.0, 30.0):
-            asr = load_transcriber("tiny.en", window)
+        from ichigo.data.asr_gate import GATE_MAX_NEW_TOKENS, gate_wer
+        from ichigo.speech_tokenizer.whisper_asr import WhisperASR
+        rows, ref = [], None
+        # the gate's setting (10 s, encoder in bf16 where the CPU has it) against fp32 and 30 s
+        for window, bf16 in ((10.0, False), (10.0, True), (30.0, False)):
+            asr = WhisperASR.load("tiny.en", window, max_new_tokens=GATE_MAX_NEW_TOKENS, bf16_encoder=bf16)
             asr.transcribe_batch(waves[:1])
             t_e, t_p = best_of(1, lambda: asr.transcribe_batch(waves), lambda: asr.transcribe_batch(pw))
             heard_e, heard_p = asr.transcribe_batch(waves), asr.transcribe_batch(pw)
-            wer_e = np.mean([gate_wer(t, h) for t, h in zip(texts, heard_e)])
-            wer_p = np.mean([gate_wer(t, h) for t, h in zip(texts, heard_p)])
-            rows.append((window, t_e / len(texts), t_p / len(texts), wer_e, wer_p))
-        print("\n## ASR gate (Whisper tiny.en, 1 thread)\n")
-        print("| window | s/clip espeak | s/clip Piper | mean WER espeak-ng en-us+m1 | mean WER Piper |")
-        print("| --- | --- | --- | --- | --- |")
-        for w, se, sp, we, wp in rows:
-            print(f"| {w:.0f} s | {se:.2f} | {sp:.2f} | {we:.3f} | {wp:.3f} |")
-
+            wer_e = [gate_wer(t, h) for t, h in zip(texts, heard_e)]
+            wer_p = [gate_wer(t, h) for t, h in zip(texts, heard_p)]
+            verdicts = [w <= 0.5 for w in wer_e + wer_p]
+            ref = ref or verdicts
+            same = sum(v == r for v, r in zip(verdicts, ref))
+            rows.append((f"{window:.0f} s{' bf16 encoder' if bf16 else ''}", t_e / len(texts), t_p / len(texts),
+                         np.mean(wer_e), np.mean(wer_p), f"{same}/{len(ref)}"))
+        print("\n## ASR gate (Whisper tiny.en, 1 thread; verdicts at max WER 0.5 vs the first row)\n")
+        print("| window | s/clip espeak | s/clip Piper | mean WER espeak-ng en-us+m1 | mean WER Piper | same verdict |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for w, se, sp, we, wp, same in rows:
+            print(f"| {w} | {se:.3f} | {sp:.3f} | {we:.3f} | {wp:.3f} | {same} |")
 
 if __name__ == "__main__":
     main()

@@ -191,6 +191,27 @@ class Fact:
         return self.train_question(rng)
 
 
+def mixed_question(rng: random.Random, facts: list[Fact]) -> str:
+    """A training question shape around a subject it is not about ("Which color is the Japan?",
+    "Tell me the opposite of cow.", "What is nineteen plus zero?"): for transcription only, never
+    a QA row. With every spoken sentence a known fact's, the model wrote a held-out question as
+    the memorised sentence its first words suggested ("What is the color of the plum?" ->
+    "What is the sum of one and two?", WER 0.47): here the words after the shape cannot be
+    guessed from it, only heard. Questions, not statements: a transcript must never state a
+    false fact. Never an eval question (those stay held out)."""
+    evals = {f.eval_question() for f in facts}
+    while True:
+        kind = rng.choice(sorted(TEMPLATES))
+        tpl = TEMPLATES[kind][rng.choice(train_phrasings(kind))]
+        if kind == "sum":
+            text = _sentence(tpl.format(a=rng.choice(NUMBER_WORDS), b=rng.choice(NUMBER_WORDS)))
+        else:
+            other = rng.choice([f for f in facts if f.kind not in (kind, "sum")])
+            text = _sentence(tpl.format(x=other.subject))
+        if text not in evals:
+            return text
+
+
 def all_facts() -> list[Fact]:
     facts = [Fact("color", k, v) for k, v in COLORS.items()]
     facts += [Fact("capital", k.title(), v.title()) for k, v in CAPITALS.items()]

@@ -161,6 +161,9 @@ class SpeechTokenizerConfig(Section):
     fit_seconds: float = Field(600.0, gt=0)  # codebook / kmeans: how much audio the k-means sees
     max_chunk_seconds: float = Field(30.0, gt=0)  # longer audio is chunked, never truncated
     batch_size: int = Field(16, ge=1)
+    # processes that encode corpus shards side by side, one torch thread each (1: in the step's own
+    # process at the default thread count). Small encoders scale better by process than by thread
+    workers: int = Field(1, ge=1)
     seed: int = 0
 
 

@@ -302,7 +302,8 @@ def build_speech_corpus(profile: Profile, out_dir: str | Path, *, workers: int |
     sources = profile.data.sources or write_world_datasets(profile, out_dir / "world", workers, shard, num_shards)
     corpus_plan = plan_corpus(profile, sources, shard_utterances, fanout=num_shards)
     plan = corpus_plan.utterances
-    gate_cfg = {k: v for k, v in profile.data.model_dump().items() if k.startswith("asr_gate")}
+    # by name: a step's view leaves other data fields Unsent, which model_dump() warns about
+    gate_cfg = {k: getattr(profile.data, k) for k in type(profile.data).model_fields if k.startswith("asr_gate")}
     fp = fingerprint(corpus_plan, {"tts": profile.tts.model_dump(), "shard": shard_utterances,
                                    "gate": gate_cfg, "seed": profile.data.seed})
     plan_file = out_dir / "plan.fingerprint"

@@ -8,6 +8,8 @@ import json
 import shutil
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -84,21 +86,53 @@ def _tokenize_shard(src: Path, dst: Path, tok, batch_size: int, chunk_seconds: f
     tmp.replace(dst)
 
 
+_TOK = None  # a pool worker's tokenizer, loaded once by _init_worker
+
+
+def _init_worker(cfg, tokenizer_path: str) -> None:
+    global _TOK
+    import torch
+    torch.set_num_threads(1)  # the pool fills the cores
+    _TOK = load_speech_tokenizer(cfg, tokenizer_path)
+
+
+def _worker_shard(src: Path, dst: Path, batch_size: int, chunk_seconds: float) -> None:
+    _tokenize_shard(src, dst, _TOK, batch_size, chunk_seconds)
+
+
+def _tokenize_shards(todo: list[tuple[Path, Path]], cfg, tokenizer_path, progress: bool) -> None:
+    """Codes are per item (see whisper_vq), so which process encodes a shard does not matter."""
+    bar = tqdm(total=len(todo), desc="tokenize", unit="shard", disable=not progress)
+    if cfg.workers <= 1 or len(todo) <= 1:
+        tok = load_speech_tokenizer(cfg, tokenizer_path)
+        for src, dst in todo:
+            _tokenize_shard(src, dst, tok, cfg.batch_size, cfg.max_chunk_seconds)
+            bar.update()
+    else:
+        # spawn: this process has loaded the tokenizer (torch ops); a forked child could inherit
+        # its OpenMP pool half-used
+        with ProcessPoolExecutor(max_workers=min(cfg.workers, len(todo)), mp_context=get_context("spawn"),
+                                 initializer=_init_worker, initargs=(cfg, str(tokenizer_path))) as ex:
+            futs = [ex.submit(_worker_shard, src, dst, cfg.batch_size, cfg.max_chunk_seconds) for src, dst in todo]
+            for f in as_completed(futs):
+                f.result()
+                bar.update()
+    bar.close()
+
+
 def tokenize_corpus(profile: Profile, corpus_dir: str | Path, tokenizer_path: str | Path,
                     out_dir: str | Path, progress: bool = True) -> TokensManifest:
     t0 = time.monotonic()
     cfg = profile.speech_tokenizer
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tok = load_speech_tokenizer(cfg, tokenizer_path)
+    load_speech_tokenizer(cfg, tokenizer_path)  # a missing or corrupt tokenizer fails here, once
     srcs = shard_paths(Path(corpus_dir))
     for plan_file in ("conversations.json", "text_rows.json"):  # the stage builder needs both
         if (Path(corpus_dir) / plan_file).is_file():
             shutil.copyfile(Path(corpus_dir) / plan_file, out_dir / plan_file)
-    for src in tqdm(srcs, desc="tokenize", unit="shard", disable=not progress):
-        dst = out_dir / src.name
-        if not dst.is_file():
-            _tokenize_shard(src, dst, tok, cfg.batch_size, cfg.max_chunk_seconds)
+    todo = [(src, out_dir / src.name) for src in srcs if not (out_dir / src.name).is_file()]
+    _tokenize_shards(todo, cfg, tokenizer_path, progress)
     skipped, stats = Counter(), Counter()
     n_rows = n_ok = n_tok = 0
     for dst in shard_paths(out_dir):

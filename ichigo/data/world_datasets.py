@@ -2,8 +2,8 @@
 the embedded profile reads its data through the same source adapters as a cluster profile:
 
 - `mls/train/transcripts.txt` + `mls/train/audio/<spk>/<book>/<id>.flac`: Multilingual
-  LibriSpeech layout, statements (canonical and paraphrased), training questions and everyday
-  sentences spoken by the profile's TTS (speaker = train voice);
+  LibriSpeech layout, statements (canonical and paraphrased), training questions, question shapes
+  around other subjects and everyday sentences spoken by the profile's TTS (speaker = train voice);
 - `alpaca/world.jsonl`: every training phrasing of every fact, and greetings, Alpaca schema;
 - `alpaca_eval/world.jsonl`: the held-out phrasing (the eval questions; `holdout: true`);
 - `typed/world.jsonl`: text-only rows typed in every casing and punctuation (kind `text`);
@@ -28,10 +28,12 @@ import soundfile as sf
 from ichigo.config import Profile
 from ichigo.config.sections import SourceSpec
 from ichigo.data.stages import split_counts  # the same counts the stage builder will draw
-from ichigo.world import EVERYDAY, all_facts, small_talk_pairs, train_phrasings, typed_form
+from ichigo.world import EVERYDAY, all_facts, mixed_question, small_talk_pairs, train_phrasings, typed_form
 from ichigo.errors import IchigoError
 
 MLS_BOOK = "1"  # one "book" per speaker: the world has no chapters
+EVERYDAY_SHARE = 1 / 12  # of the ASR corpus: everyday sentences, the words between the facts
+MIXED_SHARE = 0.25  # of the ASR corpus: question shapes around other subjects (world.mixed_question)
 CHUNK = 50  # utterances per TTS task
 
 
@@ -132,8 +134,9 @@ def write_world_datasets(profile: Profile, root: str | Path, workers: int = 1, s
     split_dir = root / "mls" / "train"
     for i in range(d.stage1_utterances):
         f = rng.choice(facts)
-        # one utterance in 12 is an everyday sentence: the words between the facts
-        text = rng.choice(EVERYDAY) if rng.random() < 1 / 12 else f.spoken_text(rng)
+        r = rng.random()
+        text = (rng.choice(EVERYDAY) if r < EVERYDAY_SHARE else mixed_question(rng, facts)
+                if r < EVERYDAY_SHARE + MIXED_SHARE else f.spoken_text(rng))
         v = rng.randrange(len(voices))
         spk = f"{100 + v}"
         utt = f"{spk}_{MLS_BOOK}_{i:06d}"

@@ -9,6 +9,12 @@ Greedy decoding of broken or unfamiliar speech can loop ("the the the ...") unti
 generate at most 16 + 8 tokens per second of window (fluent English is ~2-4 tokens/s): 56 for a
 5 s window. Normal transcripts are never cut; a looping one is cut early (its WER is bad either
 way). The cap depends on the window only, so a clip's transcript never depends on its batch.
+
+`bf16_encoder`: the encoder (2/3 of the time at a 10 s window) runs under bf16 autocast and hands
+fp32 states to the decoder. Only for callers that compare transcripts against a threshold (the ASR
+gate): on 144 synthesized clips it was 1.5x faster on an AVX512-BF16 CPU, with the same verdict
+for every clip and 141 identical transcripts. Off by default: the cascade and the tests keep
+Whisper's fp32 transcripts.
 """
 
 from __future__ import annotations
@@ -30,21 +36,30 @@ TOKENS_PER_SECOND_CAP = 8
 
 class WhisperASR:
     def __init__(self, model, window_seconds: float | None = None, device: str = "cpu",
-                 batch_size: int = 16, max_new_tokens: int | None = None):
+                 batch_size: int = 16, max_new_tokens: int | None = None, bf16_encoder: bool = False):
         self.window_seconds = WHISPER_WINDOW_SECONDS if window_seconds is None else float(window_seconds)
         window_positions(self.window_seconds)  # validates
         self.model = shorten_window(model, self.window_seconds).to(device).eval()
         self.device = device
         self.batch_size = max(1, int(batch_size))
         self.max_new_tokens = max_new_tokens
+        self.bf16_encoder = bf16_encoder
 
     @classmethod
     def load(cls, model: str = "tiny.en", window_seconds: float | None = None, device: str = "cpu",
-             batch_size: int = 16, max_new_tokens: int | None = None) -> "WhisperASR":
+             batch_size: int = 16, max_new_tokens: int | None = None,
+             bf16_encoder: bool = False) -> "WhisperASR":
         """`max_new_tokens`: tokens per window (None: 16 + 8 per second of window, at most 224)."""
         whisper_model, _ = load_whisper(model)
         return cls(whisper_model, window_seconds=window_seconds, device=device,
-                   batch_size=batch_size, max_new_tokens=max_new_tokens)
+                   batch_size=batch_size, max_new_tokens=max_new_tokens, bf16_encoder=bf16_encoder)
+
+    def _features(self, mels):
+        """Encoder states in fp32 (whisper's decode skips its encoder when given them)."""
+        import torch
+
+        with torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.bf16_encoder):
+            return self.model.encoder(mels).float()
 
     def _decode(self, pieces: list[np.ndarray]) -> list[str]:
         import torch
@@ -59,7 +74,8 @@ class WhisperASR:
             for s in range(0, len(pieces), self.batch_size):
                 batch = pieces[s:s + self.batch_size]
                 mels = window_mels(batch, self.model.dims.n_mels, self.model.dims.n_audio_ctx)
-                texts += [r.text.strip() for r in decode(self.model, mels.to(self.device), opts)]
+                feats = self._features(mels.to(self.device))
+                texts += [r.text.strip() for r in decode(self.model, feats, opts)]
         return texts
 
     def transcribe_batch(self, waves: Sequence[np.ndarray]) -> list[str]:

@@ -72,6 +72,19 @@ def test_tokens_are_25_per_second(built, small_profile):
     assert tok.meta.fit_seconds <= small_profile.speech_tokenizer.fit_seconds + 5
 
 
+def test_tokenizing_in_worker_processes_gives_the_same_codes(built, small_profile, tmp_path):
+    from ichigo.data.tokenize import tokenize_corpus
+
+    prof = small_profile.model_copy(update={"speech_tokenizer": small_profile.speech_tokenizer.model_copy(
+        update={"workers": 2})})
+    m = tokenize_corpus(prof, built["root"] / "corpus", built["tok_path"], tmp_path, progress=False)
+    assert m.num_tokenized == built["tokens"].num_tokenized
+
+    def codes(d):
+        return {r["id"]: r["codes"] for p in shard_paths(d) for r in pq.read_table(p).to_pylist()}
+    assert len(shard_paths(tmp_path)) > 1 and codes(tmp_path) == codes(built["root"] / "tokens")
+
+
 def test_stage_mixes_follow_the_profile(built, small_profile):
     d = small_profile.data
     st = built["stages"].stages

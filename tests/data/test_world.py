@@ -56,3 +56,20 @@ def test_spoken_texts_vary_but_never_use_the_eval_phrasing():
     assert not {normalize_question(t) for t in world.EVERYDAY} & evals
     words = {w for t in world.EVERYDAY for w in normalize_question(t).split()}
     assert {"what", "do", "you", "get", "when", "city", "word", "noise"} <= words
+
+
+def test_mixed_questions_put_shapes_around_subjects_they_are_not_about():
+    """Transcription sentences whose last words cannot be guessed from their first: many, all
+    questions (no false statement), never an eval question, never a fact's own training question."""
+    from ichigo.eval.heldout import normalize_question
+
+    rng = random.Random(3)
+    facts = world.all_facts()
+    texts = [world.mixed_question(rng, facts) for _ in range(500)]
+    assert len(set(texts)) > 400
+    trained = {q for f in facts for q in f.train_questions()}
+    evals = {normalize_question(f.eval_question()) for f in facts}
+    assert not {normalize_question(t) for t in texts} & evals
+    assert sum(t in trained for t in texts) < 25  # new pairings (a sum of two small numbers may be one)
+    assert not any(f.statement() in texts for f in facts)
+    assert any("color" in t and any(c.title() in t for c in world.CAPITALS) for t in texts)

@@ -64,6 +64,23 @@ def test_short_window_still_transcribes(model_dir, clips):
     assert len(long) > 5 * 16000 and "spider" in short.transcribe(long).lower()
 
 
+@pytest.mark.slow
+def test_bf16_encoder_hears_the_same_words(asr, clips):
+    """The ASR gate's mode: encoder under bf16 autocast, fp32 states into Whisper's own decoder."""
+    fast = WhisperASR(asr.model, window_seconds=10, bf16_encoder=True)
+    assert fast.bf16_encoder and not asr.bf16_encoder  # fp32 unless asked
+    norm = [" ".join(t.lower().strip("?.!").split()) for t in fast.transcribe_batch(clips)]
+    assert norm == [" ".join(t.lower().strip("?.!").split()) for t in asr.transcribe_batch(clips)]
+
+
+def test_gate_transcriber_uses_bf16_only_where_the_cpu_has_it(monkeypatch, model_dir):
+    import ichigo.precision
+    from ichigo.data.asr_gate import load_transcriber
+    for native in (True, False):
+        monkeypatch.setattr(ichigo.precision, "cpu_supports_bf16", lambda: native)
+        assert load_transcriber("tiny.en", 10.0).bf16_encoder is native
+
+
 def test_bad_input(asr):
     from ichigo.audio import AudioError
     with pytest.raises(AudioError):
