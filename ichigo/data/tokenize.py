@@ -100,11 +100,11 @@ def _worker_shard(src: Path, dst: Path, batch_size: int, chunk_seconds: float) -
     _tokenize_shard(src, dst, _TOK, batch_size, chunk_seconds)
 
 
-def _tokenize_shards(todo: list[tuple[Path, Path]], cfg, tokenizer_path, progress: bool) -> None:
-    """Codes are per item (see whisper_vq), so which process encodes a shard does not matter."""
+def _tokenize_shards(todo: list[tuple[Path, Path]], cfg, tok, tokenizer_path, progress: bool) -> None:
+    """`tok` encodes in this process; worker processes load their own from `tokenizer_path`.
+    Codes are per item (see whisper_vq), so which process encodes a shard does not matter."""
     bar = tqdm(total=len(todo), desc="tokenize", unit="shard", disable=not progress)
     if cfg.workers <= 1 or len(todo) <= 1:
-        tok = load_speech_tokenizer(cfg, tokenizer_path)
         for src, dst in todo:
             _tokenize_shard(src, dst, tok, cfg.batch_size, cfg.max_chunk_seconds)
             bar.update()
@@ -126,13 +126,13 @@ def tokenize_corpus(profile: Profile, corpus_dir: str | Path, tokenizer_path: st
     cfg = profile.speech_tokenizer
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    load_speech_tokenizer(cfg, tokenizer_path)  # a missing or corrupt tokenizer fails here, once
+    tok = load_speech_tokenizer(cfg, tokenizer_path)  # a missing or corrupt one fails here, once
     srcs = shard_paths(Path(corpus_dir))
     for plan_file in ("conversations.json", "text_rows.json"):  # the stage builder needs both
         if (Path(corpus_dir) / plan_file).is_file():
             shutil.copyfile(Path(corpus_dir) / plan_file, out_dir / plan_file)
     todo = [(src, out_dir / src.name) for src in srcs if not (out_dir / src.name).is_file()]
-    _tokenize_shards(todo, cfg, tokenizer_path, progress)
+    _tokenize_shards(todo, cfg, tok, tokenizer_path, progress)
     skipped, stats = Counter(), Counter()
     n_rows = n_ok = n_tok = 0
     for dst in shard_paths(out_dir):
