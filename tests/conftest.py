@@ -55,7 +55,8 @@ def build_tiny_llm(root: Path) -> Path:
     from ichigo.model.vocab import extend_vocab
 
     cfg = BaseModelConfig(embed_dim=64, num_layers=2, num_heads=4, num_kv_heads=2,
-                          intermediate_dim=128, max_seq_len=1024, pretrain_steps=20)
+                          intermediate_dim=128, max_seq_len=1024, pretrain_steps=20,
+                          pretrain_documents=6000)
     build_embedded_base_model(cfg, root / "base")
     lm = load_pretrained(root / "base")
     save_pretrained(*extend_vocab(lm.model, lm.tokenizer, lm.args), root / "extended")

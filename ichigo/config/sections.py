@@ -31,6 +31,8 @@ class BaseModelConfig(Section):
     pretrain_steps: int = Field(300, ge=0)
     pretrain_batch_size: int = Field(16, ge=1)
     pretrain_lr: float = Field(3e-3, gt=0)
+    # distinct generated documents the steps draw from (fewer are repeated more often)
+    pretrain_documents: int = Field(24000, ge=1)
     seed: int = 0
 
     @model_validator(mode="after")

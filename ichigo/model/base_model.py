@@ -79,7 +79,7 @@ def build_embedded_base_model(cfg: BaseModelConfig, out_dir: str | Path, seq_len
                      intermediate_dim=cfg.intermediate_dim, max_seq_len=cfg.max_seq_len)
     model = build_model(args)
     init_weights(model)
-    data = pack(base_training_documents(tok, 6000, cfg.seed), seq_len)
+    data = pack(base_training_documents(tok, cfg.pretrain_documents, cfg.seed), seq_len)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.01)
     sched = get_cosine_schedule_with_warmup(opt, num_warmup_steps=max(1, cfg.pretrain_steps // 20),
                                             num_training_steps=max(1, cfg.pretrain_steps))

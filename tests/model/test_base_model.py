@@ -10,7 +10,7 @@ from ichigo.model.base_model import build_embedded_base_model
 from ichigo.model.checkpoint import load_pretrained
 
 TINY = dict(embed_dim=64, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_dim=128, max_seq_len=1024,
-            pretrain_steps=40, pretrain_lr=3e-3)
+            pretrain_steps=40, pretrain_lr=3e-3, pretrain_documents=6000)
 
 
 def test_bf16_pretraining_learns_and_saves_fp32_weights(tmp_path):
@@ -20,6 +20,21 @@ def test_bf16_pretraining_learns_and_saves_fp32_weights(tmp_path):
     assert sum(curve[-5:]) / 5 < 0.6 * sum(curve[:5]) / 5
     lm = load_pretrained(tmp_path)
     assert {p.dtype for p in lm.model.parameters()} == {torch.float32}
+
+
+def test_pretraining_draws_from_the_configured_number_of_documents(tmp_path, monkeypatch):
+    from ichigo.model import base_model
+
+    sizes = []
+    real = base_model.base_training_documents
+
+    def spy(tok, n, seed):
+        sizes.append(n)
+        return real(tok, n, seed)
+
+    monkeypatch.setattr(base_model, "base_training_documents", spy)
+    build_embedded_base_model(BaseModelConfig(**(TINY | {"pretrain_steps": 1, "pretrain_documents": 300})), tmp_path)
+    assert sizes == [300]
 
 
 def test_prepare_pretrains_in_bf16_only_where_the_dtype_rule_says(tmp_path, monkeypatch):
