@@ -23,6 +23,7 @@ from torchtune.training.lr_schedulers import get_cosine_schedule_with_warmup
 from ichigo import world
 from ichigo.chat_template import BEGIN_OF_TEXT, END_OF_TEXT, Message, tokenize_chat
 from ichigo.config import BaseModelConfig
+from ichigo.errors import ConfigError
 from ichigo.model.architecture import ModelArgs, build_model
 from ichigo.model.checkpoint import save_pretrained
 from ichigo.model.tokenizer import IchigoTokenizer
@@ -80,6 +81,9 @@ def build_embedded_base_model(cfg: BaseModelConfig, out_dir: str | Path, seq_len
     model = build_model(args)
     init_weights(model)
     data = pack(base_training_documents(tok, cfg.pretrain_documents, cfg.seed), seq_len)
+    if not len(data):
+        raise ConfigError(f"base_model.pretrain_documents={cfg.pretrain_documents} does not fill one "
+                          f"{seq_len}-token training sequence: use a few hundred or more")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.01)
     sched = get_cosine_schedule_with_warmup(opt, num_warmup_steps=max(1, cfg.pretrain_steps // 20),
                                             num_training_steps=max(1, cfg.pretrain_steps))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ichigo.config import BaseModelConfig, load_profile
+from ichigo.errors import ConfigError
 from ichigo.model import prepare
 from ichigo.model.base_model import build_embedded_base_model
 from ichigo.model.checkpoint import load_pretrained
@@ -35,6 +37,11 @@ def test_pretraining_draws_from_the_configured_number_of_documents(tmp_path, mon
     monkeypatch.setattr(base_model, "base_training_documents", spy)
     build_embedded_base_model(BaseModelConfig(**(TINY | {"pretrain_steps": 1, "pretrain_documents": 300})), tmp_path)
     assert sizes == [300]
+
+
+def test_too_few_documents_for_one_sequence_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="pretrain_documents=2 does not fill one 256-token"):
+        build_embedded_base_model(BaseModelConfig(**(TINY | {"pretrain_documents": 2})), tmp_path)
 
 
 def test_prepare_pretrains_in_bf16_only_where_the_dtype_rule_says(tmp_path, monkeypatch):
