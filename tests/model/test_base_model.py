@@ -7,7 +7,7 @@ import torch
 
 from ichigo.config import BaseModelConfig, load_profile
 from ichigo.errors import ConfigError
-from ichigo.model import prepare
+from ichigo.model import base_model, prepare
 from ichigo.model.base_model import build_embedded_base_model
 from ichigo.model.checkpoint import load_pretrained
 
@@ -25,8 +25,6 @@ def test_bf16_pretraining_learns_and_saves_fp32_weights(tmp_path):
 
 
 def test_pretraining_draws_from_the_configured_number_of_documents(tmp_path, monkeypatch):
-    from ichigo.model import base_model
-
     sizes = []
     real = base_model.base_training_documents
 
