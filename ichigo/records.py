@@ -62,10 +62,12 @@ def read_stage_rows(directory: Path) -> Iterator[StageRow]:
                 messages=None if rec["messages"] is None else messages_from_json(json.loads(rec["messages"])))
 
 
-# Evaluation items (held-out voices): spoken questions with references, and noise clips.
+# Evaluation items (held-out voices): spoken questions with references, noise clips, and (the
+# embedded world) an ASR test split, each kind in its own file of the data step's eval dir.
+EVAL_ASR_FILE = "asr.parquet"  # kind "asr": sentences no training row holds, for WER
 EVAL_SCHEMA = pa.schema([
     ("id", pa.string()),
-    ("kind", pa.string()),  # "qa" (spoken question with reference answer) or "noise"
+    ("kind", pa.string()),  # "qa" (spoken question with reference answer), "noise" or "asr"
     ("text", pa.string()),  # what was spoken ("" for noise)
     ("answer", pa.string()),  # reference answer ("" for noise)
     ("voice", pa.string()),

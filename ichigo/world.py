@@ -212,6 +212,20 @@ def mixed_question(rng: random.Random, facts: list[Fact]) -> str:
             return text
 
 
+def unheard_sentence(rng: random.Random, facts: list[Fact], heard: set[str]) -> str:
+    """A sentence for the ASR test split: a paraphrased statement or a question shape around
+    another subject (the ASR corpus's own kinds of sentence), whose text is not in `heard` (every
+    text a training row speaks or writes). Like LibriSpeech's test-clean beside its training
+    sets: the domain and the words are known, the sentence is new, and so is the voice."""
+    for _ in range(10_000):
+        f = rng.choice(facts)
+        text = (f.statement(rng.randrange(len(PARAPHRASES[f.kind]))) if rng.random() < 0.5
+                else mixed_question(rng, facts))
+        if text not in heard:
+            return text
+    raise ValueError("every sentence the world can make was heard in training: no ASR test sentence left")
+
+
 def all_facts() -> list[Fact]:
     facts = [Fact("color", k, v) for k, v in COLORS.items()]
     facts += [Fact("capital", k.title(), v.title()) for k, v in CAPITALS.items()]

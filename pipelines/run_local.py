@@ -90,6 +90,7 @@ VS_UNTRAINED = (("speech_qa_score", "speech-QA judge score (0-5)", True),
                 ("speech_qa_exact", "speech-QA exact answers", True),
                 ("typed_qa_exact", "typed-QA exact (any casing)", True),
                 ("wer", "WER", False), ("cer", "CER", False),
+                ("wer_questions", "WER, held-out questions", False),
                 ("inaudible_refusal_random", "refusal, random codes", True),
                 ("inaudible_refusal_noise", "refusal, real noise", True),
                 ("text_retention_acc", "text MC accuracy (chance 0.25)", True))

@@ -235,6 +235,9 @@ class DataConfig(Section):
     # instruct prompts spoken by the TTS (train voices; cycled when the sources hold fewer rows)
     num_train_questions: int = Field(2000, ge=1)
     num_eval_questions: int = Field(200, ge=1)  # instruct prompts spoken by held-out voices
+    # the embedded world's ASR test split: sentences no training row holds, spoken by held-out
+    # voices, for WER (declared sources: an asr_test benchmark, e.g. LibriSpeech test-clean, instead)
+    num_eval_sentences: int = Field(0, ge=0)
     # rows of the embedded world's MLS-layout ASR corpus; declared asr sources give stage 1 all
     # their rows (cap them per source with limit / fraction)
     stage1_utterances: int = Field(2000, ge=1)
@@ -292,6 +295,10 @@ class DataConfig(Section):
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError(f"data.sources names must be unique; got {names}")
+        if self.sources and self.num_eval_sentences:
+            raise ValueError("data.num_eval_sentences is the embedded world's ASR test split; with "
+                             "data.sources declared, set it to 0 and declare an asr_test benchmark in "
+                             "eval.benchmarks (e.g. LibriSpeech test-clean) for WER")
         return self
 
 

@@ -25,7 +25,7 @@ from ichigo.config.sections import SourceSpec
 from ichigo.data.noise import NOISE_KINDS
 from ichigo.data.sources import SourceStats, count_positions, iter_source, require_rows
 from ichigo.data.stages import split_counts  # the counts the stage builder will draw
-from ichigo.data.world_datasets import train_voices, voice_spec
+from ichigo.data.world_datasets import asr_test_sentences, train_voices, voice_spec
 from ichigo.errors import InputError
 
 
@@ -33,7 +33,7 @@ from ichigo.errors import InputError
 class Utterance:
     id: str
     split: str  # "train" | "eval"
-    kind: str  # "question" | "turn" | "noise" | "asr"
+    kind: str  # "question" | "turn" | "noise" | "asr" | "sentence" (ASR test split, eval only)
     text: str  # what is spoken ("" for noise; for noise: the noise kind lives in `voice`)
     answer: str
     voice: str  # TTS voice spec, "noise:<kind>:<seconds>", or "source:<name>:<language>"
@@ -230,6 +230,14 @@ def plan_corpus(profile: Profile, sources: list[SourceSpec], shard_utterances: i
             kind = NOISE_KINDS[i % len(NOISE_KINDS)]
             out.append(Utterance(f"noise-{split}-{i:05d}", split, "noise", "", "",
                                  f"noise:{kind}:{rng.uniform(1.0, 5.0):.2f}"))
+
+    # ---- the embedded world's ASR test split, spoken by the held-out voices like the eval
+    # questions (DataConfig allows it only without declared sources). Last, and from its own
+    # draws: the rows above do not move
+    srng = random.Random(d.seed + 3)
+    for i, text in enumerate(asr_test_sentences(profile, d.num_eval_sentences)):
+        out.append(Utterance(f"sent-{i:06d}", "eval", "sentence", text, "",
+                             voice_spec(heldout[i % len(heldout)], profile, srng)))
 
     # ---- real speech: shard jobs over each asr source (rows are read by the workers)
     jobs = []

@@ -31,7 +31,7 @@ from ichigo.data.stage_plan import CHARS_PER_TOKEN, StagePlan, format_plan, plan
 from ichigo.errors import InputError
 from ichigo.prompts import TRANSCRIBE_PROMPTS
 from ichigo.files import shard_paths, write_json_atomic
-from ichigo.records import EvalItem, StageRow, write_eval_items, write_stage_shard
+from ichigo.records import EVAL_ASR_FILE, EvalItem, StageRow, write_eval_items, write_stage_shard
 from ichigo.refusal import is_refusal
 from ichigo.sound_tokens import NUM_SOUND_TOKENS
 from ichigo.tts.families import family_of
@@ -350,15 +350,23 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
                    family_of(r["voice"], profile.tts)) for r in evals if r["kind"] == "question"]
     nz = [EvalItem(r["id"], "noise", "", "", r["voice"], list(r["codes"]), r["audio_wav"])
           for r in evals if r["kind"] == "noise"]
+    asr_test = [EvalItem(r["id"], "asr", r["text"], "", r["voice"], list(r["codes"]), r["audio_wav"],
+                         family_of(r["voice"], profile.tts)) for r in evals if r["kind"] == "sentence"]
+    heard = {u.text for u in speech + questions + pools.get("turn", [])}
+    if any(it.text in heard for it in asr_test):
+        raise InputError("the ASR test split repeats a training transcript: "
+                         f"{sorted({it.text for it in asr_test if it.text in heard})[:3]}")
     write_eval_items(qa, out / "eval" / "qa.parquet")
     write_eval_items(nz, out / "eval" / "noise.parquet")
+    if asr_test:
+        write_eval_items(asr_test, out / "eval" / EVAL_ASR_FILE)
 
     stages = {"stage1": s1, "stage2": s2, "stage3": s3}
     print("Stage plan (before training):\n" + format_plan({k: StagePlan(**v.plan) for k, v in stages.items()}),
           flush=True)
     _plot(stages, out / "token_lengths.png")
     manifest = StagesManifest(
-        out_dir=str(out), stages=stages, eval={"qa": len(qa), "noise": len(nz)},
+        out_dir=str(out), stages=stages, eval={"qa": len(qa), "noise": len(nz), "asr": len(asr_test)},
         refusal_source=refusals.source,
         refusal_like_audible={"found": refusal_found, "kept": refusal_found - refusal_dropped,
                               "dropped": refusal_dropped},

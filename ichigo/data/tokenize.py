@@ -48,7 +48,7 @@ def _prepare(rec: dict, chunk_seconds: float, stats: Counter):
     """16 kHz wave or a skip reason."""
     if rec["error"]:
         return None, "tts_failed"
-    if rec["kind"] in ("question", "turn", "asr") and not (rec["text"] or "").strip():
+    if rec["kind"] in ("question", "turn", "asr", "sentence") and not (rec["text"] or "").strip():
         return None, "empty_text"
     try:
         wave, sr = read_audio(rec["audio_wav"])

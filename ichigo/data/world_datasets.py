@@ -28,7 +28,8 @@ import soundfile as sf
 from ichigo.config import Profile
 from ichigo.config.sections import SourceSpec
 from ichigo.data.stages import split_counts  # the same counts the stage builder will draw
-from ichigo.world import EVERYDAY, all_facts, mixed_question, small_talk_pairs, train_phrasings, typed_form
+from ichigo.world import (EVERYDAY, all_facts, mixed_question, small_talk_pairs, train_phrasings, typed_form,
+                          unheard_sentence)
 from ichigo.errors import IchigoError
 
 MLS_BOOK = "1"  # one "book" per speaker: the world has no chapters
@@ -121,17 +122,14 @@ def _speak(items: list[tuple[str, str, str]], profile: Profile) -> list[str]:
     return failed
 
 
-def write_world_datasets(profile: Profile, root: str | Path, workers: int = 1, shard: int = 0,
-                         num_shards: int = 1) -> list[SourceSpec]:
-    """All three datasets; with a fan-out, only the flac files of rows i = shard (mod num_shards),
-    the rows this task's asr shards read (corpus_plan gives the world a multiple of num_shards)."""
-    root = Path(root)
+def _asr_corpus(profile: Profile, rng: random.Random) -> list[tuple[str, str, str, str]]:
+    """(utterance id, speaker, text, voice spec) of every row of the world's MLS corpus, drawn
+    from `rng` seeded with data.seed (the writer goes on drawing from it; the test split's
+    exclusions draw the same list from a fresh one)."""
     d = profile.data
-    rng = random.Random(d.seed)
     facts = all_facts()
     voices = train_voices(profile)
-    lines, todo = [], []
-    split_dir = root / "mls" / "train"
+    rows = []
     for i in range(d.stage1_utterances):
         f = rng.choice(facts)
         r = rng.random()
@@ -139,13 +137,40 @@ def write_world_datasets(profile: Profile, root: str | Path, workers: int = 1, s
                 if r < EVERYDAY_SHARE + MIXED_SHARE else f.spoken_text(rng))
         v = rng.randrange(len(voices))
         spk = f"{100 + v}"
-        utt = f"{spk}_{MLS_BOOK}_{i:06d}"
+        rows.append((f"{spk}_{MLS_BOOK}_{i:06d}", spk, text, voice_spec(voices[v], profile, rng)))
+    return rows
+
+
+def asr_test_sentences(profile: Profile, n: int) -> list[str]:
+    """The world's ASR test split: `n` distinct sentences of the ASR corpus's kinds that no
+    training row speaks or writes (its transcripts, every question phrasing, the everyday
+    sentences), for WER on held-out voices (data.num_eval_sentences)."""
+    facts = all_facts()
+    heard = {text for _, _, text, _ in _asr_corpus(profile, random.Random(profile.data.seed))} | set(EVERYDAY)
+    heard |= {q for f in facts for q in [*f.train_questions(), f.eval_question()]}
+    heard |= {q for q, _ in small_talk_pairs()}
+    rng = random.Random(profile.data.seed + 3)
+    out: list[str] = []
+    for _ in range(n):
+        out.append(unheard_sentence(rng, facts, heard))
+        heard.add(out[-1])
+    return out
+
+
+def write_world_datasets(profile: Profile, root: str | Path, workers: int = 1, shard: int = 0,
+                         num_shards: int = 1) -> list[SourceSpec]:
+    """All three datasets; with a fan-out, only the flac files of rows i = shard (mod num_shards),
+    the rows this task's asr shards read (corpus_plan gives the world a multiple of num_shards)."""
+    root = Path(root)
+    d = profile.data
+    rng = random.Random(d.seed)
+    lines, todo = [], []
+    split_dir = root / "mls" / "train"
+    for i, (utt, spk, text, voice) in enumerate(_asr_corpus(profile, rng)):
         path = split_dir / "audio" / spk / MLS_BOOK / f"{utt}.flac"
         lines.append(f"{utt}\t{text}\n")
         if i % num_shards == shard and not path.is_file():
-            todo.append((text, voice_spec(voices[v], profile, rng), str(path)))
-        else:
-            voice_spec(voices[v], profile, rng)  # keep the rng sequence identical on resume
+            todo.append((text, voice, str(path)))
     if todo:
         chunks = [todo[k:k + CHUNK] for k in range(0, len(todo), CHUNK)]
         if workers <= 1:

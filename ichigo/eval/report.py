@@ -35,6 +35,7 @@ DISPLAY: tuple[tuple[str, str, bool], ...] = (
     ("speech_qa_exact", "speech QA exact match", True),
     ("wer", "WER", False),
     ("cer", "CER", False),
+    ("wer_questions", "WER, held-out questions", False),
     ("inaudible_refusal_random", "refusal: random codes", True),
     ("inaudible_refusal_noise", "refusal: real noise", True),
     ("false_refusal", "false refusal", False),

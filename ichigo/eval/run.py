@@ -12,7 +12,8 @@ Inputs: `eval_dir/qa.parquet` (spoken held-out questions with reference answers 
 `eval_dir/noise.parquet` (real noise as sound codes), both `ichigo.records.EvalItem` rows.
 The declared benchmarks (`eval.benchmarks`) feed the gate's metrics: the first mmlu one gives
 text_retention_*, the first speech_qa one speech_qa_*, the first asr_test one wer/cer (else
-the held-out eval set's transcriptions). Without `base_llm_dir` the base accuracy and the
+`eval_dir/asr.parquet`, the embedded world's ASR test split, else the held-out questions'
+transcriptions). wer_questions/cer_questions are always the held-out questions' transcriptions. Without `base_llm_dir` the base accuracy and the
 relative drop are left out of metrics.json: the gate then needs them from `base_metrics` and
 fails the check if it has neither. With `train_dir` (the stage datasets) the held-out check runs
 first and fails the step when a benchmark repeats a training question (`eval.held_out_check`).
@@ -33,7 +34,7 @@ from ichigo.config import EvalConfig, Profile, load_profile
 from ichigo.errors import ConfigError, InputError
 from ichigo.eval.asr import transcription_eval
 from ichigo.files import write_json_atomic
-from ichigo.records import EvalItem, read_eval_items
+from ichigo.records import EVAL_ASR_FILE, EvalItem, read_eval_items
 from ichigo.eval.bench_run import (BenchResult, asr_result, budget, run_text_benchmark, speech_qa_result,
                                    spoken_items)
 from ichigo.eval.benchmarks import LoadedBenchmark, load_benchmark
@@ -51,7 +52,7 @@ from ichigo.refusal import is_refusal
 
 METRIC_NAMES = (
     "text_retention_acc", "text_retention_base_acc", "text_retention_drop", "speech_qa_score",
-    "speech_qa_exact", "wer", "cer", "inaudible_refusal_random", "inaudible_refusal_noise",
+    "speech_qa_exact", "wer", "cer", "wer_questions", "cer_questions", "inaudible_refusal_random", "inaudible_refusal_noise",
     "false_refusal", "first_token_p50_ms", "first_token_p95_ms", "peak_memory_mb",
 )
 
@@ -172,6 +173,8 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
     # Fail early: every input is checked before the first minute of work.
     qa = _read_items(eval_dir / "qa.parquet", "qa")[:cap]
     noise = _read_items(eval_dir / "noise.parquet", "noise")[:cap]
+    asr_path = eval_dir / EVAL_ASR_FILE
+    asr_test = _read_items(asr_path, "asr")[:cap] if asr_path.is_file() else []
     if not Path(speech_tokenizer_path).exists() and not str(speech_tokenizer_path).startswith("s3://"):
         raise InputError(f"speech tokenizer checkpoint {speech_tokenizer_path} does not exist")
     benches = load_benchmarks(cfg, out / ".cache" / "sources", eval_dir)
@@ -185,7 +188,8 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
     # what the cached per-item results depend on (thresholds do not: they only feed the gate)
     settings = cfg.model_dump(include=RESULT_SETTINGS)
     fp = fingerprint(settings, cap, str(eval_dir), files=[*_model_files(llm_dir),
-                                                          eval_dir / "qa.parquet", eval_dir / "noise.parquet"])
+                                                          eval_dir / "qa.parquet", eval_dir / "noise.parquet",
+                                                          *([asr_path] if asr_test else [])])
 
     def cache(name: str) -> ItemCache:
         return ItemCache(out / ".cache" / f"{name}.jsonl", fingerprint(fp, name))
@@ -217,7 +221,7 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
 
     judge = make_judge(cfg.judge, out / ".cache" / "judge_verdicts.jsonl")
     spoken = {b.spec.name: b for b in benches if not b.spec.is_text}
-    family_items = list(qa)  # items whose voice family is known: metrics per held-out family
+    family_items = [*qa, *asr_test]  # items whose voice family is known: metrics per held-out family
     try:
         for b in spoken.values():
             synth = _synthesizer(profile)
@@ -260,14 +264,21 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
                 **{f"typed_qa_exact/{form}": v for form, v in tq.by_form.items()}}
     preds += [{"metric": "typed_qa", **p} for p in tq.predictions]
 
-    first_asr = next((r for r in results if r.kind == "asr_test"), None)
-    if first_asr is not None:
-        metrics |= {"wer": first_asr.score, "cer": first_asr.extra["cer"], "n_asr": first_asr.n}
+    # WER: a declared asr_test benchmark, else the ASR test split, else the questions themselves
+    questions = transcription_eval(lm, qa, cfg.max_new_tokens, cache("asr"), cfg.batch_size)
+    metrics |= {"wer_questions": questions.wer, "cer_questions": questions.cer, "n_asr_questions": questions.n}
+    preds += [{"metric": "asr_questions", **p} for p in questions.predictions]
+    bench_asr = next((r for r in results if r.kind == "asr_test"), None)
+    if bench_asr is not None:
+        wer, cer, n_asr, asr_preds = bench_asr.score, bench_asr.extra["cer"], bench_asr.n, bench_asr.predictions
     else:
-        asr = transcription_eval(lm, qa, cfg.max_new_tokens, cache("asr"), cfg.batch_size)
-        metrics |= {"wer": asr.wer, "cer": asr.cer, "n_asr": asr.n}
-        preds += [{"metric": "asr", **p} for p in asr.predictions]
-    metrics |= family_metrics(family_items, recs, (first_asr or asr).predictions)
+        split = transcription_eval(lm, asr_test, cfg.max_new_tokens, cache("asr_test"), cfg.batch_size) \
+            if asr_test else questions
+        if asr_test:
+            preds += [{"metric": "asr", **p} for p in split.predictions]
+        wer, cer, n_asr, asr_preds = split.wer, split.cer, split.n, split.predictions
+    metrics |= {"wer": wer, "cer": cer, "n_asr": n_asr}
+    metrics |= family_metrics(family_items, recs, asr_preds)
 
     rnd = refusal_eval(lm, random_code_items([len(it.codes) for it in qa], len(qa), cfg.seed),
                        cfg.max_new_tokens, cache("inaudible_random"), "random codes", cfg.batch_size)

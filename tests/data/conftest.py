@@ -6,7 +6,7 @@ from tests.conftest import need_binary
 SMALL = {
     "tts": {"workers": 2},
     "speech_tokenizer": {"codebook_size": 64, "fit_seconds": 60},
-    "data": {"num_train_questions": 60, "num_eval_questions": 12, "stage1_utterances": 40,
+    "data": {"num_train_questions": 60, "num_eval_questions": 12, "num_eval_sentences": 10, "stage1_utterances": 40,
              "stage2_samples": 300, "stage3_samples": 400, "shard_size": 100,
              "stage3_mix": {"two_turn": 0.35, "four_turn": 0.1, "inaudible": 0.45, "transcription": 0.1},
              "asr_gate": False},  # the gate has its own tests (tests/data/test_asr_gate.py)

@@ -12,7 +12,7 @@ from ichigo.data.speech_corpus import build_speech_corpus
 from ichigo.data.stages import split_counts
 from ichigo.prompts import TRANSCRIBE_PROMPTS
 from ichigo.files import shard_paths
-from ichigo.records import read_eval_items, read_stage_rows
+from ichigo.records import EVAL_ASR_FILE, read_eval_items, read_stage_rows
 from ichigo.sound_tokens import sound_spans
 from ichigo.speech_tokenizer import load_speech_tokenizer
 from ichigo.tts import VoiceSpec
@@ -27,7 +27,8 @@ def test_corpus_counts_voices_and_audio(built, small_profile):
     counts = dict(c.counts)
     assert counts.pop("train/turn", 0) >= 0  # dialogue user turns not already spoken as prompts
     assert counts == {"train/question": d.num_train_questions, "train/asr": d.stage1_utterances,
-                      "eval/question": d.num_eval_questions, "train/noise": n_tn, "eval/noise": n_en}
+                      "eval/question": d.num_eval_questions, "eval/sentence": d.num_eval_sentences,
+                      "train/noise": n_tn, "eval/noise": n_en}
     # the embedded world is read back through the MLS / Alpaca / messages adapters
     assert {(s["name"], s["kind"]) for s in c.sources} == {
         ("world_asr", "asr"), ("world_instruct", "instruct"), ("world_eval", "instruct"),
@@ -42,7 +43,7 @@ def test_corpus_counts_voices_and_audio(built, small_profile):
     assert train_voices <= set(small_profile.tts.train_voices)
     assert eval_voices <= set(small_profile.tts.heldout_voices) and not (train_voices & eval_voices)
     # every row names its voice family; eval rows only the profile's held-out families
-    assert {r["family"] for r in rows if r["split"] == "eval" and r["kind"] == "question"} <= \
+    assert {r["family"] for r in rows if r["split"] == "eval" and r["kind"] in ("question", "sentence")} <= \
         set(small_profile.tts.heldout_families)
     assert {r["family"] for r in rows if r["kind"] == "noise"} == {""}
     assert len({r["voice"] for r in rows if r["kind"] == "question"}) > 10  # speed/pitch vary
@@ -158,6 +159,14 @@ def test_eval_sets_are_heldout_and_keep_audio(built, small_profile):
     assert all(i.voice.split(":")[0] in small_profile.tts.heldout_voices for i in qa)
     assert {i.family for i in qa} <= set(small_profile.tts.heldout_families)  # eval reports per family
     assert all(i.audio_wav[:4] == b"RIFF" and i.codes and i.answer for i in qa)
+    # the ASR test split: held-out voices and families, sentences no training row speaks
+    asr = read_eval_items(built["root"] / "stages/eval" / EVAL_ASR_FILE)
+    assert len(asr) == small_profile.data.num_eval_sentences and {i.kind for i in asr} == {"asr"}
+    assert all(i.voice.split(":")[0] in small_profile.tts.heldout_voices and i.codes and i.text for i in asr)
+    assert {i.family for i in asr} <= set(small_profile.tts.heldout_families)
+    train_texts = {r["text"] for p in shard_paths(built["root"] / "tokens")
+                   for r in pq.read_table(p, columns=["split", "text"]).to_pylist() if r["split"] == "train"}
+    assert train_texts and not {i.text for i in asr} & train_texts
 
 
 def test_stage3_multi_turn_rows_come_from_one_conversation_each(built):

@@ -31,7 +31,7 @@ def test_ichigo_run_with_declared_sources(tmp_path):
         {"name": "dialogues", "kind": "dialogue", "format": "messages", "uri": str(write_dialogues(src / "d.jsonl"))},
     ]
     raw = load_profile("smoke").model_dump()
-    raw["data"].update(sources=sources, max_spoken_chars=200)
+    raw["data"].update(sources=sources, max_spoken_chars=200, num_eval_sentences=0)
     raw["training"]["stages"]["stage1"]["pack"] = False  # 11 real utterances: one row per slot
     profile_yaml = tmp_path / "mine.yaml"
     profile_yaml.write_text(yaml.safe_dump(raw))

@@ -120,6 +120,11 @@ def test_spec_validation_errors():
     with pytest.raises(ConfigError, match="names must be unique"):
         load_profile("local", overrides={"data": {"sources": [
             {"name": "a", "kind": "text", "format": "alpaca", "uri": "/d"}] * 2}})
+    # local's ASR test split is the embedded world's: declared sources bring their own test set
+    one = [{"name": "a", "kind": "text", "format": "alpaca", "uri": "/d"}]
+    with pytest.raises(ConfigError, match="num_eval_sentences is the embedded world's ASR test split"):
+        load_profile("local", overrides={"data": {"sources": one}})
+    assert load_profile("local", overrides={"data": {"sources": one, "num_eval_sentences": 0}}).data.sources
 
 
 @mock_aws

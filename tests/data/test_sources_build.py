@@ -39,7 +39,7 @@ def test_profile_with_every_format_builds_all_stages(tmp_path):
     ]
     raw = load_profile("smoke").model_dump()
     raw["data"].update(sources=sources, num_train_questions=12, num_eval_questions=4, stage2_samples=40,
-                       stage3_samples=20, max_spoken_chars=200)
+                       stage3_samples=20, max_spoken_chars=200, num_eval_sentences=0)
     raw["speech_tokenizer"].update(fit_seconds=10)
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(raw))  # what a user writes: a profile YAML with data.sources

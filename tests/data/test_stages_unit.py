@@ -4,11 +4,13 @@ import json
 import random
 
 import httpx
+import pytest
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ichigo.config import load_profile
-from ichigo.records import read_stage_rows
+from ichigo.errors import InputError
+from ichigo.records import EVAL_ASR_FILE, read_eval_items, read_stage_rows
 from ichigo.refusal import is_refusal
 from ichigo.data.stages import build_stage_datasets
 from ichigo.data.tokenize import TOKENS_SCHEMA
@@ -87,6 +89,27 @@ def test_transcription_rows_can_replay_the_spoken_prompts(tmp_path):
         prompts = sum(t.startswith("question ") for t in texts) / len(texts)
         assert lo <= prompts <= hi, (share, prompts)
         assert all(t.startswith(("question ", "asr sentence ")) for t in texts)
+
+
+def _with_sentences(path, texts):
+    """eval-split "sentence" rows (the ASR test split), spoken by a held-out voice."""
+    rows = [{"id": f"sent-{i}", "split": "eval", "kind": "sentence", "text": t, "answer": "",
+             "voice": "en-029:s160:p50", "seconds": 1.0, "skip": "", "audio_wav": b"RIFF",
+             "codes": [5] * 20} for i, t in enumerate(texts)]
+    pq.write_table(pa.Table.from_pylist(rows, schema=TOKENS_SCHEMA), path / "part-00002.parquet")
+    return path
+
+
+def test_asr_test_split_is_written_and_never_repeats_a_training_transcript(tmp_path):
+    prof = load_profile("local", overrides={"data": {"stage2_samples": 100, "stage3_samples": 50}})
+    tokens = _with_sentences(_with_asr(_tokens_dir(tmp_path / "tokens")), ["a new sentence", "another one"])
+    m = build_stage_datasets(prof, tokens, tmp_path / "out")
+    items = read_eval_items(tmp_path / "out" / "eval" / EVAL_ASR_FILE)
+    assert m.eval["asr"] == 2 and [(i.kind, i.text, i.family) for i in items] == [
+        ("asr", "a new sentence", "caribbean"), ("asr", "another one", "caribbean")]
+    leaky = _with_sentences(_with_asr(_tokens_dir(tmp_path / "leaky")), ["a new sentence", "asr sentence 3"])
+    with pytest.raises(InputError, match="ASR test split repeats a training transcript.*asr sentence 3"):
+        build_stage_datasets(prof, leaky, tmp_path / "out2")
 
 
 def test_inaudible_sources_set_what_the_stage3_inaudible_rows_hold(tmp_path):

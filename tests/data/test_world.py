@@ -2,6 +2,8 @@
 
 import random
 
+import pytest
+
 from ichigo import world
 
 
@@ -73,3 +75,34 @@ def test_mixed_questions_put_shapes_around_subjects_they_are_not_about():
     assert sum(t in trained for t in texts) < 25  # new pairings (a sum of two small numbers may be one)
     assert not any(f.statement() in texts for f in facts)
     assert any("color" in t and any(c.title() in t for c in world.CAPITALS) for t in texts)
+
+
+def test_asr_test_sentences_are_new_sentences_of_the_corpus_kinds():
+    """The world's ASR test split (LibriSpeech test-clean's part): distinct, deterministic, and
+    never a text any training row speaks or writes."""
+    from ichigo.config import load_profile
+    from ichigo.data.world_datasets import _asr_corpus, asr_test_sentences, world_questions
+
+    profile = load_profile("local")
+    got = asr_test_sentences(profile, 150)
+    assert got == asr_test_sentences(profile, 150) and len(set(got)) == 150
+    corpus = {text for *_, text, _ in _asr_corpus(profile, random.Random(profile.data.seed))}
+    trained = corpus | {q for _, q, _ in world_questions()} | set(world.EVERYDAY)
+    evals = {f.eval_question() for f in world.all_facts()}
+    assert not set(got) & (trained | evals)
+    statements = [s for s in got if not s.endswith("?")]
+    assert 0.3 < len(statements) / len(got) < 0.7  # paraphrased statements and mixed questions
+    # the test sentences use the corpus's words: a test of listening, not of vocabulary
+    words = {w for t in corpus for w in t.lower().replace(",", "").rstrip(".?!").split()}
+    unknown = {w for t in got for w in t.lower().replace(",", "").rstrip(".?!").split()} - words
+    assert len(unknown) < 10, unknown
+
+
+def test_unheard_sentence_fails_when_every_sentence_was_heard(monkeypatch):
+    banana = world.Fact("color", "banana", "yellow")
+    monkeypatch.setattr(world, "mixed_question", lambda rng, facts: "Which color is the Japan?")
+    heard = {banana.statement(k) for k in range(len(world.PARAPHRASES["color"]))} | {"Which color is the Japan?"}
+    with pytest.raises(ValueError, match="no ASR test sentence left"):
+        world.unheard_sentence(random.Random(0), [banana], heard)
+    heard.remove("Which color is the Japan?")
+    assert world.unheard_sentence(random.Random(0), [banana], heard) == "Which color is the Japan?"

@@ -16,7 +16,7 @@ from ichigo.eval.gate import decide
 from ichigo.eval.judge import JudgeError
 from ichigo.eval.report import write_report
 from ichigo.eval.run import METRIC_NAMES, evaluate_model
-from ichigo.records import read_eval_items, write_eval_items
+from ichigo.records import EVAL_ASR_FILE, EvalItem, read_eval_items, write_eval_items
 
 TEST_EVAL = {"latency_runs": 3, "latency_warmup": 1, "benchmarks": [
     {"name": "world_mmlu", "kind": "mmlu", "format": "csv", "uri": "world://mmlu", "shots": 0, "limit": 16},
@@ -50,8 +50,10 @@ def test_healthy_model_metrics_and_files(healthy_metrics):
     assert json.loads(healthy_metrics.metrics_path.read_text()) == m
     preds = [json.loads(line) for line in healthy_metrics.predictions_path.read_text().splitlines()]
     kinds = {p["metric"] for p in preds}
-    assert kinds == {"bench/world_mmlu", "bench/world_mmlu/base", "bench/world_speech_qa", "asr",
+    assert kinds == {"bench/world_mmlu", "bench/world_mmlu/base", "bench/world_speech_qa", "asr_questions",
                      "inaudible_random", "inaudible_noise", "latency", "typed_qa"}
+    # no ASR test split in this eval dir: WER is the held-out questions' transcriptions
+    assert (m["wer"], m["cer"]) == (m["wer_questions"], m["cer_questions"])
     assert 0 <= m["typed_qa_exact"] <= 1 and m["n_typed_qa"] % 5 == 0
     rows = {b["name"]: b for b in healthy_metrics.benchmarks}
     assert rows["world_mmlu"]["n"] == 16 and rows["world_speech_qa"]["n"] == 16
@@ -115,6 +117,23 @@ def test_interrupted_evaluation_resumes_from_its_cache(healthy_llm_dir, eval_set
     with pytest.raises(AssertionError, match="recomputed"):
         evaluate_model(profile(max_new_tokens=30), healthy_llm_dir, eval_set["eval_dir"],
                        eval_set["tokenizer"], out)
+
+
+@pytest.mark.slow
+def test_wer_comes_from_the_asr_test_split_when_the_data_step_wrote_one(healthy_llm_dir, eval_set, tmp_path):
+    """eval/asr.parquet (the world's ASR test split) gives wer/cer and the per-family WER; the
+    held-out questions' transcriptions stay as wer_questions. The split's references here are
+    other sentences than the ones spoken, so its WER must come out high where the questions' is low."""
+    d = tmp_path / "eval"
+    shutil.copytree(eval_set["eval_dir"], d)
+    qa = read_eval_items(d / "qa.parquet")[:6]
+    write_eval_items([EvalItem(f"s{i}", "asr", "a tiger in the snow says nothing", "", "held-out-voice",
+                               it.codes, it.audio_wav, "moon") for i, it in enumerate(qa)], d / EVAL_ASR_FILE)
+    m = evaluate_model(profile(), healthy_llm_dir, d, eval_set["tokenizer"], tmp_path / "o").metrics
+    assert m["n_asr"] == 6 and m["n_asr_questions"] == 16
+    assert m["wer_questions"] <= 0.2 and m["wer"] >= 0.7
+    assert m["wer/moon"] == m["wer"] and m["wer_max_family"] == m["wer"]
+    assert "wer/synthetic" not in m  # the questions' family has spoken QA only
 
 
 def test_missing_eval_files_fail_early(tiny_llm_dir, eval_set, tmp_path):
