@@ -20,8 +20,11 @@ WHISPER_KMEANS_FILE = "whisper_kmeans.npz"
 
 
 def _train_waves(corpus_dir: Path, seconds: float, seed: int) -> list[np.ndarray]:
-    """Train-split speech (no noise), shards visited in a seeded order until `seconds` is reached."""
-    paths = shard_paths(corpus_dir)
+    """Train-split speech (no noise), shards visited in a seeded order until `seconds` is reached.
+    The order is over shards that hold train rows: eval-only shards (the held-out questions, the
+    ASR test split) must not move it, or a bigger eval set would change the trained model."""
+    paths = [p for p in shard_paths(corpus_dir)
+             if "train" in pq.read_table(p, columns=["split"]).column("split").to_pylist()]
     order = np.random.default_rng(seed).permutation(len(paths))
     waves, total = [], 0.0
     for i in tqdm(order, desc="tokenizer fit audio", leave=False):
