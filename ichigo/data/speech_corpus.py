@@ -264,7 +264,8 @@ def _summarise(paths: list[Path]) -> _Summary:
                 s.families[f"{split}/{fam}"] += 1
             for effect in filter(None, (aug or "").split(",")):
                 s.augmented[effect.split("=")[0]] += 1
-            if kind in ("question", "turn", "sentence") and not voice.startswith("source") and (not err or err.startswith("asr_gate")):
+            spoken = kind in ("question", "turn", "sentence") and not voice.startswith("source")
+            if spoken and (not err or err.startswith("asr_gate")):
                 s.gate_checked += 1
                 if err:
                     s.gate_dropped[_voice_base(voice)] += 1

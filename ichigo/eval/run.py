@@ -13,9 +13,9 @@ Inputs: `eval_dir/qa.parquet` (spoken held-out questions with reference answers 
 The declared benchmarks (`eval.benchmarks`) feed the gate's metrics: the first mmlu one gives
 text_retention_*, the first speech_qa one speech_qa_*, the first asr_test one wer/cer (else
 `eval_dir/asr.parquet`, the embedded world's ASR test split, else the held-out questions'
-transcriptions). wer_questions/cer_questions are always the held-out questions' transcriptions. Without `base_llm_dir` the base accuracy and the
-relative drop are left out of metrics.json: the gate then needs them from `base_metrics` and
-fails the check if it has neither. With `train_dir` (the stage datasets) the held-out check runs
+transcriptions; wer_questions/cer_questions are always the latter). Without `base_llm_dir` the
+base accuracy and the relative drop are left out of metrics.json: the gate then needs them from
+`base_metrics` and fails the check if it has neither. With `train_dir` (the stage datasets) the held-out check runs
 first and fails the step when a benchmark repeats a training question (`eval.held_out_check`).
 """
 
@@ -52,8 +52,8 @@ from ichigo.refusal import is_refusal
 
 METRIC_NAMES = (
     "text_retention_acc", "text_retention_base_acc", "text_retention_drop", "speech_qa_score",
-    "speech_qa_exact", "wer", "cer", "wer_questions", "cer_questions", "inaudible_refusal_random", "inaudible_refusal_noise",
-    "false_refusal", "first_token_p50_ms", "first_token_p95_ms", "peak_memory_mb",
+    "speech_qa_exact", "wer", "cer", "wer_questions", "cer_questions", "inaudible_refusal_random",
+    "inaudible_refusal_noise", "false_refusal", "first_token_p50_ms", "first_token_p95_ms", "peak_memory_mb",
 )
 
 RESULT_SETTINGS = {"judge", "benchmarks", "mmlu_format", "max_new_tokens", "seed"}
@@ -272,9 +272,9 @@ def evaluate_model(profile: Profile | str, llm_dir: str | Path, eval_dir: str | 
     if bench_asr is not None:
         wer, cer, n_asr, asr_preds = bench_asr.score, bench_asr.extra["cer"], bench_asr.n, bench_asr.predictions
     else:
-        split = transcription_eval(lm, asr_test, cfg.max_new_tokens, cache("asr_test"), cfg.batch_size) \
-            if asr_test else questions
+        split = questions
         if asr_test:
+            split = transcription_eval(lm, asr_test, cfg.max_new_tokens, cache("asr_test"), cfg.batch_size)
             preds += [{"metric": "asr", **p} for p in split.predictions]
         wer, cer, n_asr, asr_preds = split.wer, split.cer, split.n, split.predictions
     metrics |= {"wer": wer, "cer": cer, "n_asr": n_asr}
