@@ -55,6 +55,7 @@ def family_metrics(items: list, qa_predictions: list[dict], asr_predictions: lis
         out[f"n_speech_qa/{f}"] = float(len(xs))
     for f, (refs, hyps) in sorted(asr.items()):
         out[f"wer/{f}"] = wer_cer(refs, hyps)[0]
+        out[f"n_asr/{f}"] = float(len(refs))
     if exact:
         per = [v for k, v in out.items() if k.startswith("speech_qa_exact/")]
         out["speech_qa_exact_min_family"] = min(per)
@@ -66,18 +67,31 @@ def family_metrics(items: list, qa_predictions: list[dict], asr_predictions: lis
 
 def family_table(metrics: dict[str, float]) -> str:
     """Markdown table of the per-family metrics in a metrics.json (for run summaries and reports);
-    "" when there are none."""
+    "" when there are none. Exact match carries its 95% Wilson interval: with 20-70 items per
+    family one item is several points, and the interval says how far a difference means anything."""
+    from ichigo.eval.stats import wilson
+
     fams = sorted({k.split("/", 1)[1] for k in metrics if k.startswith(("speech_qa_exact/", "wer/"))})
     if not fams:
         return ""
 
-    def cell(key: str, pct: bool) -> str:
-        v = metrics.get(key)
-        return "-" if v is None else (f"{100 * v:.1f}%" if pct else f"{v:.3f}")
+    def count(key: str) -> str:
+        n = metrics.get(key)
+        return "-" if n is None else str(int(n))
 
-    lines = ["| voice family | items | spoken-QA exact | WER |", "| --- | --- | --- | --- |"]
+    def exact(f: str) -> str:
+        v, n = metrics.get(f"speech_qa_exact/{f}"), metrics.get(f"n_speech_qa/{f}")
+        if v is None:
+            return "-"
+        if not n:
+            return f"{100 * v:.1f}%"
+        lo, hi = wilson(round(v * n), int(n))
+        return f"{100 * v:.1f}% [{100 * lo:.0f}, {100 * hi:.0f}]"
+
+    lines = ["| voice family | QA items | spoken-QA exact [95%] | ASR items | WER |",
+             "| --- | --- | --- | --- | --- |"]
     for f in fams:
-        n = metrics.get(f"n_speech_qa/{f}")
-        lines.append(f"| {f} | {'-' if n is None else int(n)} | {cell(f'speech_qa_exact/{f}', True)} "
-                     f"| {cell(f'wer/{f}', False)} |")
+        wer = metrics.get(f"wer/{f}")
+        lines.append(f"| {f} | {count(f'n_speech_qa/{f}')} | {exact(f)} | {count(f'n_asr/{f}')} "
+                     f"| {'-' if wer is None else f'{wer:.3f}'} |")
     return "\n".join(lines)

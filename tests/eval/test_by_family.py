@@ -24,7 +24,7 @@ def test_exact_and_wer_are_reported_per_family_with_the_worst_one():
            {"id": "eval-3", "reference": "what color is the banana", "prediction": "what color is the banana"}]
     m = family_metrics(items, qa, asr)
     assert m["speech_qa_exact/caribbean"] == 1.0 and m["speech_qa_exact/scottish"] == 0.5
-    assert m["n_speech_qa/caribbean"] == 2.0
+    assert m["n_speech_qa/caribbean"] == 2.0 and m["n_asr/scottish"] == 2.0
     assert m["wer/caribbean"] == pytest.approx(1 / 10) and m["wer/scottish"] == pytest.approx(4 / 10)
     assert m["speech_qa_exact_min_family"] == 0.5 and m["speech_qa_exact_mean_family"] == 0.75
     assert m["wer_max_family"] == pytest.approx(0.4)
@@ -65,7 +65,9 @@ def test_eval_files_round_trip_family_and_old_files_still_read(tmp_path):
 def test_family_table_lists_every_family():
     from ichigo.eval.by_family import family_table
     t = family_table({"speech_qa_exact/caribbean": 0.75, "n_speech_qa/caribbean": 4.0, "wer/caribbean": 0.125,
-                      "wer/scottish": 0.5, "speech_qa_exact": 0.6})
-    assert t.splitlines()[2] == "| caribbean | 4 | 75.0% | 0.125 |"
-    assert t.splitlines()[3] == "| scottish | - | - | 0.500 |"
+                      "n_asr/caribbean": 9.0, "wer/scottish": 0.5, "speech_qa_exact": 0.6})
+    # exact match with its 95% Wilson interval: 3 of 4 right is anything from 30% to 95%
+    assert t.splitlines()[2] == "| caribbean | 4 | 75.0% [30, 95] | 9 | 0.125 |"
+    assert t.splitlines()[3] == "| scottish | - | - | - | 0.500 |"
+    assert family_table({"speech_qa_exact/x": 0.5}).splitlines()[2] == "| x | - | 50.0% | - | - |"
     assert family_table({"wer": 0.1}) == ""

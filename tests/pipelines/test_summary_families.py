@@ -8,7 +8,8 @@ def test_family_lines_list_every_family_with_mean_and_lowest():
                "speech_qa_exact/scottish": 0.6, "wer/scottish": 0.2, "n_speech_qa/scottish": 38,
                "speech_qa_exact_mean_family": 0.7, "speech_qa_exact_min_family": 0.6}
     text = "\n".join(family_lines(metrics))
-    assert "| caribbean | 40 | 80.0% | 0.120 |" in text and "| scottish | 38 | 60.0% | 0.200 |" in text
+    assert "| caribbean | 40 | 80.0% [65, 90] | - | 0.120 |" in text
+    assert "| scottish | 38 | 60.0% [45, 74] | - | 0.200 |" in text
     assert "mean over families 70.0%, lowest 60.0%" in text
 
 
