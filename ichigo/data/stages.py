@@ -352,10 +352,9 @@ def build_stage_datasets(profile: Profile, tokens_dir: str | Path, out_dir: str 
           for r in evals if r["kind"] == "noise"]
     asr_test = [EvalItem(r["id"], "asr", r["text"], "", r["voice"], list(r["codes"]), r["audio_wav"],
                          family_of(r["voice"], profile.tts)) for r in evals if r["kind"] == "sentence"]
-    heard = {u.text for u in speech + questions + pools.get("turn", [])}
-    if any(it.text in heard for it in asr_test):
-        raise InputError("the ASR test split repeats a training transcript: "
-                         f"{sorted({it.text for it in asr_test if it.text in heard})[:3]}")
+    leaked = sorted({it.text for it in asr_test} & {u.text for u in speech + questions + pools.get("turn", [])})
+    if leaked:
+        raise InputError(f"the ASR test split repeats a training transcript: {leaked[:3]}")
     write_eval_items(qa, out / "eval" / "qa.parquet")
     write_eval_items(nz, out / "eval" / "noise.parquet")
     if asr_test:

@@ -145,10 +145,11 @@ def asr_test_sentences(profile: Profile, n: int) -> list[str]:
     """The world's ASR test split: `n` distinct sentences of the ASR corpus's kinds that no
     training row speaks or writes (its transcripts, every question phrasing, the everyday
     sentences), for WER on held-out voices (data.num_eval_sentences)."""
+    if not n:
+        return []
     facts = all_facts()
     heard = {text for _, _, text, _ in _asr_corpus(profile, random.Random(profile.data.seed))} | set(EVERYDAY)
-    heard |= {q for f in facts for q in [*f.train_questions(), f.eval_question()]}
-    heard |= {q for q, _ in small_talk_pairs()}
+    heard |= {q for _, q, _ in world_questions() + world_eval_questions()}
     rng = random.Random(profile.data.seed + 3)
     out: list[str] = []
     for _ in range(n):

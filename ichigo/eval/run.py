@@ -15,8 +15,9 @@ text_retention_*, the first speech_qa one speech_qa_*, the first asr_test one we
 `eval_dir/asr.parquet`, the embedded world's ASR test split, else the held-out questions'
 transcriptions; wer_questions/cer_questions are always the latter). Without `base_llm_dir` the
 base accuracy and the relative drop are left out of metrics.json: the gate then needs them from
-`base_metrics` and fails the check if it has neither. With `train_dir` (the stage datasets) the held-out check runs
-first and fails the step when a benchmark repeats a training question (`eval.held_out_check`).
+`base_metrics` and fails the check if it has neither. With `train_dir` (the stage datasets) the
+held-out check runs first and fails the step when a benchmark repeats a training question
+(`eval.held_out_check`).
 """
 
 from __future__ import annotations
