@@ -26,14 +26,30 @@ command -v "$PY" >/dev/null || PY=python3
 stamp="$VENV/.ichigo-stamp"
 want=$(cat pyproject.toml constraints.txt requirements-nodeps.txt 2>/dev/null | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  log "creating/updating $VENV (first time: ~2-3 minutes)"
+  log "creating/updating $VENV (first time: under a minute with uv, ~2 with pip)"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip wheel setuptools
-  "$VENV/bin/pip" install -q -c constraints.txt -e '.[test]'
+  # uv (a PyPI wheel) installs the same pinned set ~7x faster than pip (15 s vs ~110 s here: parallel
+  # downloads and unpacking). It does not read pip's config, so pip's find-links (where the CPU
+  # torch wheel lies: toolchain.md) are handed over. Any uv failure falls back to pip.
+  install() {
+    if [ -z "${ICHIGO_NO_UV:-}" ] && "$VENV/bin/pip" install -q "uv==$(sed -n 's/^uv==//p' constraints.txt)"; then
+      links=()
+      for d in $("$VENV/bin/pip" config get global.find-links 2>/dev/null || true) ${PIP_FIND_LINKS:-}; do
+        links+=(--find-links "$d")
+      done
+      "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" "${links[@]}" "$@" && return 0
+      log "uv failed; installing with pip"
+    fi
+    "$VENV/bin/pip" install -q "$@"
+  }
+  install -c constraints.txt -e '.[test]'
   if [ -s requirements-nodeps.txt ]; then
     # packages whose declared deps would pull a CUDA torch or triton (see toolchain.md)
-    "$VENV/bin/pip" install -q -c constraints.txt --no-deps -r requirements-nodeps.txt
+    install -c constraints.txt --no-deps -r requirements-nodeps.txt
   fi
+  "$VENV/bin/python" -c 'import torch; assert torch.version.cuda is None, torch.__version__' \
+    || { log "a CUDA torch was installed: put the CPU wheel on pip's find-links (toolchain.md)"; exit 1; }
   echo "$want" > "$stamp"
 fi
 
