@@ -10,6 +10,7 @@ espeak-ng training voices. It is then scored on four voices of accents it never 
    nearest training utterance (by that distance) of a held-out one is the same sentence;
 2. the shortened encoder window: the 30 s tokenizer's codebook applied to states from a shorter
    window, on the held-out clips: fraction of identical codes and edit distance vs the 30 s codes;
+   the same for that window's encoder under bf16 autocast vs fp32 (the local `encoder_dtype`);
    and WhisperASR's WER / exact-match at 30 s vs 10 s and the shorter window;
 3. encode throughput (clips/s) batched (16) and one clip at a time, at 1 and 2 torch threads.
 The baseline of each row is measured in the same run on the same clips. Times are best-of
@@ -68,7 +69,7 @@ class Memo:
     clips; the states are the same either way). Throughput rows use the tokenizer's own encoder."""
 
     def __init__(self, encoder):
-        self.encoder, self.model, self.cache = encoder, encoder.model, {}
+        self.encoder, self.model, self.dtype, self.cache = encoder, encoder.model, encoder.dtype, {}
 
     def __call__(self, pieces):
         keys = [(len(p), hash(p.tobytes())) for p in pieces]
@@ -153,6 +154,17 @@ def main() -> None:
     same_codes = sum(int(x == y) for k in a for x, y in zip(a[k], b[k])) / sum(len(a[k]) for k in a)
     print(f"| codes (30 s codebook) | identical codes {same_codes:.1%} | mean edit distance "
           f"{np.mean([ned(a[k], b[k]) for k in a]):.3f} |")
+    # the local profile's encoder_dtype: the same codebook, the encoder under bf16 autocast
+    small = toks[f"whisper tiny.en {args.window:g} s"]
+    bf16_name = f"whisper tiny.en {args.window:g} s bf16"
+    toks[bf16_name] = type(small)(WhisperEncoderStates(load_whisper("tiny.en")[0], args.window, batch_size=16,
+                                                       dtype="bfloat16"), small.centres, small.mean, small.scale,
+                                  small.meta)
+    own_encoders[bf16_name] = toks[bf16_name].encoder
+    a, b = dict(zip(held, small.encode_batch(held_waves))), dict(zip(held, toks[bf16_name].encode_batch(held_waves)))
+    same_codes = sum(int(x == y) for k in a for x, y in zip(a[k], b[k])) / sum(len(a[k]) for k in a)
+    print(f"| {args.window:g} s codes, bf16 vs fp32 encoder | identical codes {same_codes:.1%} | mean edit "
+          f"distance {np.mean([ned(a[k], b[k]) for k in a]):.3f} |")
     if args.asr_clips:
         keys = list(held)[:: max(1, len(held) // args.asr_clips)][: args.asr_clips]
         clips, refs = [held[k] for k in keys], [k[0] for k in keys]

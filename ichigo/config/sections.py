@@ -158,6 +158,8 @@ class SpeechTokenizerConfig(Section):
     quantizer: Literal["rq", "kmeans"] = "rq"
     whisper_model: Literal["tiny.en", "base"] = "tiny.en"  # kmeans: which installed weights
     window_seconds: float | None = Field(None, ge=1, le=30)  # kmeans: encoder window (None: 30 s)
+    # kmeans: the encoder's compute dtype, recorded in the fit file (codes are always made with it)
+    encoder_dtype: Literal["float32", "bfloat16"] = "float32"
     codebook_size: int = Field(512, ge=2, le=512)
     n_mels: int = Field(80, ge=8)
     fit_seconds: float = Field(600.0, gt=0)  # codebook / kmeans: how much audio the k-means sees
@@ -202,11 +204,16 @@ class SourceSpec(Section):
     # instruct only: the held-out evaluation questions (spoken by the held-out voices, never
     # trained on); without one, the first num_eval_questions distinct prompts are held out
     holdout: bool = False
+    # asr only: the clips were rendered by a TTS (the embedded world's MLS corpus), so the ASR
+    # round-trip gate (data.asr_gate) transcribes them like every synthesized clip
+    asr_gate: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> "SourceSpec":
         if self.holdout and self.kind != "instruct":
             raise ValueError(f"source {self.name!r}: holdout applies to instruct sources only")
+        if self.asr_gate and self.kind != "asr":
+            raise ValueError(f"source {self.name!r}: asr_gate applies to asr sources only")
         if self.format not in SOURCE_FORMATS[self.kind]:
             raise ValueError(f"source {self.name!r}: format {self.format!r} cannot hold kind "
                              f"{self.kind!r}; use one of {sorted(SOURCE_FORMATS[self.kind])}")

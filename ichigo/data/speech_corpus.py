@@ -51,6 +51,7 @@ CORPUS_SCHEMA = pa.schema([
     ("seconds", pa.float32()), ("error", pa.string()),
     ("family", pa.string()),  # voice family (held-out family name, accent, or piper-<voice>)
     ("augment", pa.string()),  # effects applied ("" = clean), see ichigo.data.augment
+    ("gated", pa.bool_()),  # the ASR gate transcribed this clip (a failure sets error "asr_gate: ...")
 ])
 TTS_RETRIES = 3  # transient failures (timeouts, resource errors) before the shard gives up
 TTS_BACKOFF_SECONDS = 0.5
@@ -126,7 +127,10 @@ def _synthesize(profile: Profile, texts: list[str], voice: str) -> list[np.ndarr
     raise AssertionError("unreachable")
 
 
-def _render(utts: list[Utterance], profile: Profile) -> list[dict]:
+def _render(utts: list[Utterance], profile: Profile, gate_sources: bool = False) -> list[dict]:
+    """Audio per utterance: noise made, source audio decoded, the rest spoken by the TTS. The ASR
+    gate checks the TTS renders, and the decoded source clips too when `gate_sources` (a source
+    whose audio a TTS rendered)."""
     rows: dict[str, dict] = {}
     by_voice: dict[str, list[Utterance]] = {}
     for u in utts:
@@ -159,7 +163,10 @@ def _render(utts: list[Utterance], profile: Profile) -> list[dict]:
                 except IchigoError as e:
                     rows[u.id] = {"wave": None, "error": f"tts_failed: {e}"[:300]}
         synthesized += [u for u in group if rows[u.id]["wave"] is not None]
-    if profile.data.asr_gate and synthesized:  # on the clean render: the gate judges the TTS
+    if gate_sources:
+        synthesized += [u for u in utts if u.audio and rows[u.id]["wave"] is not None]
+    gated = {u.id for u in synthesized} if profile.data.asr_gate else set()
+    if gated:  # on the clean render: the gate judges the TTS
         verdicts = _gate(profile).check([u.text for u in synthesized], [rows[u.id]["wave"] for u in synthesized])
         for u, v in zip(synthesized, verdicts):
             if not v.passed:
@@ -173,7 +180,7 @@ def _render(utts: list[Utterance], profile: Profile) -> list[dict]:
         out.append({"id": u.id, "split": u.split, "kind": u.kind, "text": u.text, "answer": u.answer,
                     "voice": u.voice, "audio_wav": wav_bytes(w) if w is not None else b"",
                     "seconds": float(len(w) / 16000) if w is not None else 0.0, "error": err,
-                    "family": family_of(u.voice, profile.tts), "augment": desc})
+                    "family": family_of(u.voice, profile.tts), "augment": desc, "gated": u.id in gated})
     return out
 
 
@@ -191,7 +198,7 @@ def build_asr_shard(job: AsrJob, profile: Profile, out_dir: str) -> str:
     stats = SourceStats(job.source.name, job.source.kind)
     utts = [Utterance(r.id, "train", "asr", r.text, "", f"source:{job.source.name}:{r.language}", r.audio)
             for r in iter_source(job.source, job.shard, job.num_shards, stats=stats)]
-    table = pa.Table.from_pylist(_render(utts, profile), schema=CORPUS_SCHEMA)
+    table = pa.Table.from_pylist(_render(utts, profile, gate_sources=job.source.asr_gate), schema=CORPUS_SCHEMA)
     table = table.replace_schema_metadata({b"ichigo_source_stats": json.dumps(stats.as_dict()).encode()})
     path = Path(out_dir) / job.file_name
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -252,10 +259,10 @@ def _voice_base(voice: str) -> str:
 
 def _summarise(paths: list[Path]) -> _Summary:
     s = _Summary()
-    cols = ("split", "kind", "seconds", "error", "voice", "family", "augment")
+    cols = ("split", "kind", "seconds", "error", "voice", "family", "augment", "gated")
     for p in paths:
         t = pq.read_table(p, columns=list(cols))
-        for split, kind, secs, err, voice, fam, aug in zip(*(t.column(c).to_pylist() for c in cols)):
+        for split, kind, secs, err, voice, fam, aug, gated in zip(*(t.column(c).to_pylist() for c in cols)):
             s.counts[f"{split}/{kind}"] += 1
             s.secs += secs
             if err:
@@ -264,12 +271,11 @@ def _summarise(paths: list[Path]) -> _Summary:
                 s.families[f"{split}/{fam}"] += 1
             for effect in filter(None, (aug or "").split(",")):
                 s.augmented[effect.split("=")[0]] += 1
-            spoken = kind in ("question", "turn", "sentence") and not voice.startswith("source")
-            if spoken and (not err or err.startswith("asr_gate")):
+            if gated:
                 s.gate_checked += 1
                 if err:
                     s.gate_dropped[_voice_base(voice)] += 1
-                    s.gate_dropped_family[fam] += 1
+                    s.gate_dropped_family[fam or "(source audio)"] += 1
     return s
 
 

@@ -1,7 +1,7 @@
 """The ASR round-trip gate: text normalisation, WER, and drops that are counted, never silent."""
 
 import json
-import zlib
+import random
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -10,6 +10,7 @@ from ichigo.files import shard_paths
 import pytest
 
 import ichigo.data.speech_corpus as sc
+import ichigo.data.world_datasets as wd
 from ichigo.config import load_profile
 from ichigo.data.asr_gate import AsrGate, Transcriber, gate_wer, normalize_for_gate, number_words
 from ichigo.errors import ConfigError, InputError
@@ -35,18 +36,24 @@ def test_wer_treats_spelled_and_digit_numbers_alike():
 
 
 class HearsWhatWasSaid:
-    """A fake Whisper that 'hears' what the TTS really spoke: clips are looked up by content."""
+    """A fake Whisper that 'hears' what the TTS really spoke: clips are looked up by content, up to
+    the 16-bit rounding of a FLAC round trip (the world's MLS clips are read back from files)."""
 
     def __init__(self):
-        self.spoken: dict[int, str] = {}
+        self.spoken: dict[int, list[tuple[np.ndarray, str]]] = {}
         self.calls = 0
 
     def remember(self, wave: np.ndarray, text: str) -> None:
-        self.spoken[zlib.crc32(np.asarray(wave, np.float32).tobytes())] = text
+        w = np.asarray(wave, np.float32)
+        self.spoken.setdefault(len(w), []).append((w, text))
+
+    def _heard(self, wave) -> str:
+        w = np.asarray(wave, np.float32)
+        return next((t for said, t in self.spoken.get(len(w), []) if np.abs(said - w).max() < 1e-3), "")
 
     def transcribe_batch(self, waves):
         self.calls += 1
-        return [self.spoken.get(zlib.crc32(np.asarray(w, np.float32).tobytes()), "") for w in waves]
+        return [self._heard(w) for w in waves]
 
 
 class MumblingVoiceTTS:
@@ -107,11 +114,21 @@ def test_corpus_drops_and_counts_clips_the_asr_does_not_hear(tmp_path, monkeypat
     need_binary("sox")
     p = _profile()
     ears = HearsWhatWasSaid()
-    use_tts(monkeypatch, MumblingVoiceTTS(ears, broken="en-gb+f2"))
+    tts = use_tts(monkeypatch, MumblingVoiceTTS(ears, broken="en-gb+f2"))
+    monkeypatch.setattr("ichigo.tts.process_tts", lambda _cfg: tts)  # the world's MLS clips too
     monkeypatch.setattr(sc, "_GATE", AsrGate(ears, p.data.asr_gate_max_wer))
     m = sc.build_speech_corpus(p, tmp_path, workers=1, shard_utterances=10, progress=False)
     rows = [r for p in shard_paths(tmp_path) for r in pq.read_table(p).to_pylist()]
     assert len(rows) == m.num_utterances  # no id lost
+    # the world's ASR corpus is synthesized too: read back from its MLS files, gated the same way
+    mumbled = {f"world_asr/{utt}" for utt, _, _, voice in wd._asr_corpus(p, random.Random(p.data.seed))
+               if voice.startswith("en-gb+f2")}
+    world = [r for r in rows if r["kind"] == "asr"]
+    assert 0 < len(mumbled) < len(world) and all(r["gated"] for r in world)
+    for r in world:
+        assert (r["error"] == "asr_gate: wer=1.00 heard='banana banana banana'") == (r["id"] in mumbled)
+    assert next(s for s in m.sources if s["name"] == "world_asr") == {
+        "name": "world_asr", "kind": "asr", "used": len(world) - len(mumbled), "skipped": {"asr_gate": len(mumbled)}}
     broken = [r for r in rows if r["voice"].startswith("en-gb+f2")]
     # spoken questions and the ASR test split's sentences (held-out voices) both pass the gate
     fine = [r for r in rows if r["kind"] in ("question", "sentence") and not r["voice"].startswith("en-gb+f2")]
@@ -130,11 +147,13 @@ def test_corpus_drops_and_counts_clips_the_asr_does_not_hear(tmp_path, monkeypat
     assert all("telephone" in r["augment"] for r in fine if r["split"] == "train")
     assert all(r["augment"] == "" for r in rows if r["split"] == "eval" or r["kind"] == "noise")
     g = m.asr_gate
-    assert g["dropped"] == len(broken) and g["checked"] == len(broken) + len(fine)
-    assert g["dropped_by_voice"] == {"en-gb+f2": len(broken)} and g["dropped_by_family"] == {"en-gb": len(broken)}
-    assert m.failed == {"asr_gate": len(broken)}
+    assert g["dropped"] == len(broken) + len(mumbled) and g["checked"] == len(broken) + len(fine) + len(world)
+    assert g["dropped_by_voice"] == {"en-gb+f2": len(broken), "source:world_asr:en": len(mumbled)}
+    assert g["dropped_by_family"] == {"en-gb": len(broken), "(source audio)": len(mumbled)}
+    assert m.failed == {"asr_gate": len(broken) + len(mumbled)}
+    assert not any(r["gated"] for r in noise)
     assert m.augmented["telephone"] == sum(r["split"] == "train" for r in fine)
-    assert json.loads((tmp_path / "manifest.json").read_text())["asr_gate"]["dropped"] == len(broken)
+    assert json.loads((tmp_path / "manifest.json").read_text())["asr_gate"]["dropped"] == g["dropped"]
     card = (tmp_path / "DATASET_CARD.md").read_text()
     assert "## ASR gate: dropped clips per voice" in card and f"| en-gb+f2 | {len(broken)} |" in card
     assert "## Held-out voice families (never trained on)" in card and "| caribbean | en-029 |" in card

@@ -115,6 +115,8 @@ def test_spec_validation_errors():
         SourceSpec(name="x", kind="asr", format="alpaca", uri="/d")
     with pytest.raises(ValidationError, match=r"columns \['transcript'\] are not used by format 'mls'"):
         SourceSpec(name="x", kind="asr", format="mls", uri="/d", columns={"transcript": "t"})
+    with pytest.raises(ValidationError, match="asr_gate applies to asr sources only"):
+        SourceSpec(name="x", kind="text", format="alpaca", uri="/d", asr_gate=True)
     with pytest.raises(ConfigError, match="data.source was replaced by data.sources"):
         load_profile("local", overrides={"data": {"source": "/d"}})
     with pytest.raises(ConfigError, match="names must be unique"):

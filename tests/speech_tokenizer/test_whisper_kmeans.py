@@ -128,3 +128,18 @@ def test_fit_tokenizer_step_fits_on_train_split_only(waves, tmp_path):
     assert fit_tokenizer_step(profile, corpus, tmp_path / "tok") == path and path.stat().st_mtime_ns == mtime
     tok = load_speech_tokenizer(profile.speech_tokenizer, path)
     assert len(tok.encode(waves[12])) == len(waves[12]) // 640
+
+
+def test_bf16_encoder_is_recorded_and_kept_on_load(tok, waves, tmp_path):
+    cfg = CFG.model_copy(update={"encoder_dtype": "bfloat16"})
+    bf = fit_whisper_kmeans(waves, cfg, progress=False)
+    assert bf.meta.encoder_dtype == "bfloat16" and tok.meta.encoder_dtype == "float32"
+    back = WhisperKMeansTokenizer.load(bf.save(tmp_path / "bf.npz"))
+    assert back.encoder.dtype == "bfloat16" and back.encode_batch(waves[:4]) == bf.encode_batch(waves[:4])
+    # the same codebook under fp32 states: bf16 moves only codes near a boundary
+    as_fp32 = WhisperKMeansTokenizer(tok.encoder, bf.centres, bf.mean, bf.scale, bf.meta)
+    a, b = bf.encode_batch(waves), as_fp32.encode_batch(waves)
+    same = sum(x == y for ca, cb in zip(a, b) for x, y in zip(ca, cb)) / sum(map(len, a))
+    assert 0.9 < same < 1.0
+    with pytest.raises(ConfigError, match="encoder dtype 'float16'"):
+        type(bf.encoder)(bf.encoder.model, 5, dtype="float16")
