@@ -280,6 +280,8 @@ class DataConfig(Section):
     asr_gate_max_wer: float = Field(0.35, ge=0)
     # Whisper window for the gate: None = Whisper's 30 s; shorter is cheaper for short clips
     asr_gate_window_seconds: float | None = Field(None, gt=0, le=30)
+    # the embedded world's MLS-layout corpus is synthesized too: gate it (its source gets asr_gate)
+    asr_gate_world_corpus: bool = True
 
     @model_validator(mode="before")
     @classmethod

@@ -193,7 +193,8 @@ def write_world_datasets(profile: Profile, root: str | Path, workers: int = 1, s
     _jsonl(root / "alpaca_eval" / "world.jsonl", [
         {"id": i, "instruction": q, "input": "", "output": a} for i, q, a in world_eval_questions()])
     _jsonl(root / "typed" / "world.jsonl", typed_rows(random.Random(d.seed + 2)))
-    return [SourceSpec(name="world_asr", kind="asr", format="mls", uri=str(root / "mls"), asr_gate=True),
+    return [SourceSpec(name="world_asr", kind="asr", format="mls", uri=str(root / "mls"),
+                       asr_gate=d.asr_gate_world_corpus),
             SourceSpec(name="world_instruct", kind="instruct", format="alpaca", uri=str(root / "alpaca")),
             SourceSpec(name="world_eval", kind="instruct", format="alpaca", uri=str(root / "alpaca_eval"),
                        holdout=True),

@@ -93,7 +93,7 @@ def _profile(**data):
                                      "new_york": ["en-us-nyc"], "unseen_variants": ["en-us+m2"]},
                 "augment": {"enabled": True, "p_telephone": 1.0}},
         "data": {"num_train_questions": 8, "num_eval_questions": 6, "stage1_utterances": 6,
-                 "asr_gate": True, "asr_gate_max_wer": 0.35, **data}})
+                 "asr_gate": True, "asr_gate_max_wer": 0.35, "asr_gate_world_corpus": True, **data}})
 
 
 def use_tts(monkeypatch, tts):
@@ -239,3 +239,11 @@ def test_real_whisper_drops_a_clip_that_says_something_else():
     right, wrong = tts.synthesize(["what is the capital of japan", "banana bread on a sunday"], "en-us+m1")
     v = gate.check(["What is the capital of Japan?"] * 2, [right, wrong])
     assert v[0].passed and not v[1].passed and v[1].error.startswith("asr_gate: wer=")
+
+
+def test_the_world_corpus_is_gated_as_the_profile_says(tmp_path):
+    need_binary("espeak-ng")
+    for on in (True, False):
+        specs = wd.write_world_datasets(_profile(asr_gate_world_corpus=on), tmp_path / str(on))
+        assert next(s for s in specs if s.name == "world_asr").asr_gate is on
+    assert load_profile("local").data.asr_gate_world_corpus is False  # the budget: see local.yaml
