@@ -53,7 +53,7 @@ class WhisperKMeansMeta:
 
 class WhisperEncoderStates:
     """Whisper encoder -> (tokens_in_window, dim) states at 25 Hz per clip (one window each).
-    `dtype` bfloat16: the encoder runs under bf16 autocast (1.8x the clips/s of fp32 on an
+    `dtype` bfloat16: the encoder runs under bf16 autocast (1.6-1.8x the clips/s of fp32 on an
     AVX512-BF16 CPU, 98.9% of codes identical: benchmarks/bench_tokens.py)."""
 
     def __init__(self, model, window_seconds: float, batch_size: int = 16, device: str = "cpu",
