@@ -150,21 +150,21 @@ def main() -> None:
     model, _ = load_whisper("tiny.en")
     windowed = type(full)(WhisperEncoderStates(model, args.window, batch_size=16), full.centres, full.mean,
                           full.scale, full.meta)
-    a, b = codes["whisper tiny.en 30 s"], dict(zip(held, windowed.encode_batch(held_waves)))
-    same_codes = sum(int(x == y) for k in a for x, y in zip(a[k], b[k])) / sum(len(a[k]) for k in a)
-    print(f"| codes (30 s codebook) | identical codes {same_codes:.1%} | mean edit distance "
-          f"{np.mean([ned(a[k], b[k]) for k in a]):.3f} |")
-    # the local profile's encoder_dtype: the same codebook, the encoder under bf16 autocast
-    small = toks[f"whisper tiny.en {args.window:g} s"]
-    bf16_name = f"whisper tiny.en {args.window:g} s bf16"
-    toks[bf16_name] = type(small)(WhisperEncoderStates(load_whisper("tiny.en")[0], args.window, batch_size=16,
-                                                       dtype="bfloat16"), small.centres, small.mean, small.scale,
-                                  small.meta)
+    def agreement(label: str, a: dict, b: dict) -> None:
+        same = sum(int(x == y) for k in a for x, y in zip(a[k], b[k])) / sum(len(a[k]) for k in a)
+        print(f"| {label} | identical codes {same:.1%} | mean edit distance "
+              f"{np.mean([ned(a[k], b[k]) for k in a]):.3f} |")
+
+    agreement("codes (30 s codebook)", codes["whisper tiny.en 30 s"],
+              dict(zip(held, windowed.encode_batch(held_waves))))
+    # the local profile's encoder_dtype: the same codebook and window, the encoder under bf16 autocast
+    small_name, bf16_name = f"whisper tiny.en {args.window:g} s", f"whisper tiny.en {args.window:g} s bf16"
+    small = toks[small_name]
+    toks[bf16_name] = type(small)(WhisperEncoderStates(model, args.window, batch_size=16, dtype="bfloat16"),
+                                  small.centres, small.mean, small.scale, small.meta)
     own_encoders[bf16_name] = toks[bf16_name].encoder
-    a, b = dict(zip(held, small.encode_batch(held_waves))), dict(zip(held, toks[bf16_name].encode_batch(held_waves)))
-    same_codes = sum(int(x == y) for k in a for x, y in zip(a[k], b[k])) / sum(len(a[k]) for k in a)
-    print(f"| {args.window:g} s codes, bf16 vs fp32 encoder | identical codes {same_codes:.1%} | mean edit "
-          f"distance {np.mean([ned(a[k], b[k]) for k in a]):.3f} |")
+    agreement(f"{args.window:g} s codes, bf16 vs fp32 encoder", codes[small_name],
+              dict(zip(held, toks[bf16_name].encode_batch(held_waves))))
     if args.asr_clips:
         keys = list(held)[:: max(1, len(held) // args.asr_clips)][: args.asr_clips]
         clips, refs = [held[k] for k in keys], [k[0] for k in keys]

@@ -145,7 +145,7 @@ def _render(utts: list[Utterance], profile: Profile, gate_sources: bool = False)
                 rows[u.id] = {"wave": None, "error": f"source_{e.reason}"}
         else:
             by_voice.setdefault(u.voice, []).append(u)
-    synthesized: list[Utterance] = []
+    to_gate: list[Utterance] = []  # rendered by a TTS: here, or by a source's (gate_sources)
     if by_voice:
         reseed_for(_tts(profile), utts[0].id, profile.data.seed)
     for voice, group in by_voice.items():
@@ -162,13 +162,13 @@ def _render(utts: list[Utterance], profile: Profile, gate_sources: bool = False)
                     raise
                 except IchigoError as e:
                     rows[u.id] = {"wave": None, "error": f"tts_failed: {e}"[:300]}
-        synthesized += [u for u in group if rows[u.id]["wave"] is not None]
+        to_gate += [u for u in group if rows[u.id]["wave"] is not None]
     if gate_sources:
-        synthesized += [u for u in utts if u.audio and rows[u.id]["wave"] is not None]
-    gated = {u.id for u in synthesized} if profile.data.asr_gate else set()
+        to_gate += [u for u in utts if u.audio and rows[u.id]["wave"] is not None]
+    gated = {u.id for u in to_gate} if profile.data.asr_gate else set()
     if gated:  # on the clean render: the gate judges the TTS
-        verdicts = _gate(profile).check([u.text for u in synthesized], [rows[u.id]["wave"] for u in synthesized])
-        for u, v in zip(synthesized, verdicts):
+        verdicts = _gate(profile).check([u.text for u in to_gate], [rows[u.id]["wave"] for u in to_gate])
+        for u, v in zip(to_gate, verdicts):
             if not v.passed:
                 rows[u.id] = {"wave": None, "error": v.error[:300]}
     aug_cfg = profile.tts.augment

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, get_args
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from ichigo.speech_tokenizer.whisper_features import (WHISPER_WINDOW_SECONDS, sh
 from ichigo.speech_tokenizer.whisper_weights import load_whisper
 
 FORMAT = "ichigo-whisper-kmeans-v1"
-ENCODER_DTYPES = ("float32", "bfloat16")
+ENCODER_DTYPES = get_args(SpeechTokenizerConfig.model_fields["encoder_dtype"].annotation)  # the config's list
 __all__ = ["WhisperKMeansTokenizer", "WhisperKMeansMeta", "fit_whisper_kmeans"]
 
 
