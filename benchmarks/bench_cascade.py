@@ -7,7 +7,9 @@ Early fusion (Ichigo): WAV -> speech tokens -> the LLM's first token. Cascade: W
 transcript (greedy, whole utterance) -> the same LLM on the text -> its first token. The paper
 measured 111 ms vs 453 ms to first token on an A6000. Both paths are timed turn by turn,
 interleaved, on held-out voices speaking the held-out question phrasing, and both answer the
-same questions for spoken-QA exact match (offline scorer). Without --package: the latest model
+same questions for spoken-QA exact match (offline scorer), and both write down what was said: WER
+on the same clips (early fusion asked with the recipe's transcription prompts, the cascade's
+Whisper transcript; one normalisation, `ichigo.transcripts`). Without --package: the latest model
 `make run` registered in ./runs, else the tests' tiny package (latency only means something then).
 """
 
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ichigo import world  # noqa: E402
 from ichigo.audio import wav_bytes  # noqa: E402
+from ichigo.eval.asr import transcription_eval, wer_cer  # noqa: E402
 from ichigo.config import load_profile  # noqa: E402
 from ichigo.eval.cascade import cascade_speech_qa  # noqa: E402
 from ichigo.eval.judge import OfflineJudge  # noqa: E402
@@ -106,13 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         ef.append(first_token_ms(lm, tok, wav))
         cs.append(first_token_ms(lm, asr, wav))
     qa_ef = speech_qa(lm, items, OfflineJudge(), 24, desc="speech QA (early fusion)")
-    qa_cs, _ = cascade_speech_qa(lm, asr, items, OfflineJudge(), 24)
+    qa_cs, heard = cascade_speech_qa(lm, asr, items, OfflineJudge(), 24)
+    wer_ef = transcription_eval(lm, items, 32).wer
+    wer_cs = wer_cer([it.text for it in items], [heard[it.id] for it in items])[0]
 
-    rows = [("early fusion (sound tokens)", ef, qa_ef), ("cascade (Whisper -> text)", cs, qa_cs)]
-    print("\n| path | first token p50 | p95 | spoken-QA exact | judge (offline) |")
-    print("| --- | --- | --- | --- | --- |")
-    for name, lat, qa in rows:
-        print(f"| {name} | {pct(lat, 50):.1f} ms | {pct(lat, 95):.1f} ms | {qa.exact:.0%} | {qa.score:.2f} |")
+    rows = [("early fusion (sound tokens)", ef, qa_ef, wer_ef), ("cascade (Whisper -> text)", cs, qa_cs, wer_cs)]
+    print("\n| path | first token p50 | p95 | spoken-QA exact | judge (offline) | WER |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, lat, qa, wer in rows:
+        print(f"| {name} | {pct(lat, 50):.1f} ms | {pct(lat, 95):.1f} ms | {qa.exact:.0%} | {qa.score:.2f} "
+              f"| {wer:.3f} |")
     print(f"\ncascade / early fusion, first token p50: {pct(cs, 50) / pct(ef, 50):.2f}x "
           "(paper, A6000: 453 / 111 ms = 4.1x)")
     return 0

@@ -104,11 +104,12 @@ def main() -> None:
     import torch
 
     from ichigo.config import SpeechTokenizerConfig
-    from ichigo.eval.asr import normalize_transcript, wer_cer
+    from ichigo.eval.asr import wer_cer
     from ichigo.speech_tokenizer import fit_codebook
     from ichigo.speech_tokenizer.whisper_asr import WhisperASR
     from ichigo.speech_tokenizer.whisper_kmeans import WhisperEncoderStates, fit_whisper_kmeans
     from ichigo.speech_tokenizer.whisper_weights import load_whisper
+    from ichigo.transcripts import normalize_transcript
     from ichigo.tts import EspeakTTS
 
     torch.set_num_threads(args.threads)

@@ -12,8 +12,6 @@ profile's is Whisper via `ichigo.speech_tokenizer.whisper_asr.WhisperASR`, impor
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -21,62 +19,11 @@ import jiwer
 import numpy as np
 
 from ichigo.errors import ConfigError
-
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-         "fifteen sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_SCALES = ((10 ** 9, "billion"), (10 ** 6, "million"), (1000, "thousand"), (100, "hundred"))
-_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-            "nine": "ninth", "twelve": "twelfth"}
-_NUM = re.compile(r"(\d[\d,]*)(st|nd|rd|th)?\b")
-
-
-def number_words(n: int) -> str:
-    """0 <= n < 10**12 in words, without "and" ("one hundred five"), as Whisper's text normalisers
-    compare numbers: spelled out on both sides, so "42" and "forty-two" agree."""
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
-    for scale, name in _SCALES:
-        if n >= scale:
-            head, rest = divmod(n, scale)
-            return f"{number_words(head)} {name}" + ("" if rest == 0 else " " + number_words(rest))
-    raise AssertionError(n)
-
-
-def _ordinal(words: str) -> str:
-    *head, last = words.split()
-    if last in _ORDINAL:
-        last = _ORDINAL[last]
-    elif last.endswith("y"):
-        last = last[:-1] + "ieth"
-    else:
-        last += "th"
-    return " ".join([*head, last])
-
-
-def _spell(m: re.Match) -> str:
-    digits = m.group(1).replace(",", "")
-    if not digits or len(digits) > 12:
-        return m.group(0)
-    words = number_words(int(digits))
-    return " " + (_ordinal(words) if m.group(2) else words) + " "
-
-
-def normalize_for_gate(text: str) -> str:
-    """Lower case, numbers spelled out, hyphens and punctuation gone, apostrophes dropped
-    ("it's" -> "its"), accents folded, whitespace collapsed."""
-    t = unicodedata.normalize("NFKD", text or "")
-    t = "".join(c for c in t if not unicodedata.combining(c)).lower()
-    t = _NUM.sub(_spell, t)
-    t = t.replace("'", "").replace("\u2019", "")
-    t = re.sub(r"[^\w\s]|_", " ", t)
-    return " ".join(t.split())
+from ichigo.transcripts import normalize_transcript
 
 
 def gate_wer(reference: str, heard: str) -> float:
-    ref, hyp = normalize_for_gate(reference), normalize_for_gate(heard)
+    ref, hyp = normalize_transcript(reference), normalize_transcript(heard)
     if not ref:
         return 0.0 if not hyp else 1.0
     return float(jiwer.wer(ref, hyp)) if hyp else 1.0

@@ -2,15 +2,14 @@
 
 Each utterance gets one of the recipe's eight transcription prompts (defined once, with the
 training data, in `ichigo.prompts.TRANSCRIBE_PROMPTS`), rotating by item index so every
-phrasing is exercised. Texts are normalised before scoring (lower case,
-punctuation removed, spaces collapsed; apostrophes kept), as LibriSpeech-style WER usually is.
+phrasing is exercised. Texts are normalised before scoring as the ASR gate's are
+(`ichigo.transcripts`: lower case, numbers spelled out, punctuation and apostrophes removed).
 WER/CER are corpus-level (total edits / total reference words or characters), so they may
 exceed 1 when the model babbles.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import jiwer
@@ -18,16 +17,11 @@ import jiwer
 from ichigo.errors import InputError
 from ichigo.eval.generation import audio_prompt, reply_all
 from ichigo.prompts import TRANSCRIBE_PROMPTS
-
-_PUNCT = re.compile(r"[^\w\s']")
+from ichigo.transcripts import normalize_transcript
 
 
 def transcription_prompt(i: int) -> str:
     return TRANSCRIBE_PROMPTS[i % len(TRANSCRIBE_PROMPTS)]
-
-
-def normalize_transcript(text: str) -> str:
-    return " ".join(_PUNCT.sub(" ", (text or "").lower()).split())
 
 
 def wer_cer(references: list[str], hypotheses: list[str]) -> tuple[float, float]:

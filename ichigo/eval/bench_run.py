@@ -143,7 +143,7 @@ def speech_qa_result(spec: BenchmarkSpec, sqa) -> BenchResult:
 
 
 def asr_result(spec: BenchmarkSpec, asr) -> BenchResult:
-    from ichigo.eval.asr import normalize_transcript
+    from ichigo.transcripts import normalize_transcript
     words = sum(len(normalize_transcript(r["reference"]).split()) for r in asr.predictions)
     errors = round(asr.wer * words)
     lo, hi = wilson(min(errors, words), words) if words else (float("nan"), float("nan"))

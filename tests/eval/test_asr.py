@@ -1,8 +1,9 @@
 import pytest
 
 from ichigo.errors import InputError
-from ichigo.eval.asr import normalize_transcript, transcription_prompt, wer_cer
+from ichigo.eval.asr import transcription_prompt, wer_cer
 from ichigo.prompts import TRANSCRIBE_PROMPTS
+from ichigo.transcripts import normalize_transcript
 
 
 def test_wer_cer_by_hand():
@@ -16,8 +17,10 @@ def test_wer_cer_by_hand():
 
 def test_normalisation_ignores_case_and_punctuation():
     assert normalize_transcript("  The cat, SAT!  ") == "the cat sat"
-    assert normalize_transcript("don't stop") == "don't stop"
+    assert normalize_transcript("don't stop") == "dont stop"
     assert wer_cer(["What is the capital of France?"], ["what is the capital of france"]) == (0.0, 0.0)
+    # a Whisper transcript writes digits where the world's texts write words
+    assert wer_cer(["Please add thirteen and one."], ["Please add 13 and 1."]) == (0.0, 0.0)
 
 
 def test_empty_hypothesis_counts_as_deletions_and_babble_exceeds_one():
