@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/bench_cascade.py [--package DIR | models:/ichigo-speech-llm/1]
                                                  [--questions 24] [--runs 20] [--threads 1]
+                                                 [--cascade-window SECONDS]
 
 Early fusion (Ichigo): WAV -> speech tokens -> the LLM's first token. Cascade: WAV -> Whisper
-transcript (greedy, whole utterance) -> the same LLM on the text -> its first token. The paper
+transcript (greedy, `serving.cascade_window_seconds` windows) -> the same LLM on the text -> its first token. The paper
 measured 111 ms vs 453 ms to first token on an A6000. Both paths are timed turn by turn,
 interleaved, on held-out voices speaking the held-out question phrasing, and both answer the
 same questions for spoken-QA exact match (offline scorer), and both write down what was said: WER
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=int, default=24)
     ap.add_argument("--runs", type=int, default=20, help="timed turns per path")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (both paths alike)")
+    ap.add_argument("--cascade-window", type=float,
+                    help="the cascade's Whisper window in seconds (default: serving.cascade_window_seconds)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -90,13 +93,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from ichigo.config.profile import with_workdir
 
-    profile = with_workdir(load_profile(args.profile), "runs")  # the store `make run` writes
+    overrides = {"serving": {"cascade_window_seconds": args.cascade_window}} if args.cascade_window else None
+    profile = with_workdir(load_profile(args.profile, overrides), "runs")  # the store `make run` writes
     uri = args.package or default_package(profile)
     pkg, version, _ = ModelSource(uri).resolve(profile)
-    print(f"model: {uri} ({version}); {args.questions} held-out questions; {args.threads} thread(s)")
+    print(f"model: {uri} ({version}); {args.questions} held-out questions; {args.threads} thread(s); "
+          f"cascade Whisper window {profile.serving.cascade_window_seconds:g} s")
     lm = load_pretrained(llm_dir(pkg))
     tok = load_package_tokenizer(pkg, profile)
-    asr = WhisperASR.load(getattr(profile.speech_tokenizer, "whisper_model", None) or "tiny.en")
+    asr = WhisperASR.load(getattr(profile.speech_tokenizer, "whisper_model", None) or "tiny.en",
+                          window_seconds=profile.serving.cascade_window_seconds)
 
     qs = spoken_questions(profile, args.questions)
     items = [EvalItem(f"q{i}", "qa", q, a, "heldout", tok.encode(w), wav_bytes(w))

@@ -59,7 +59,8 @@ def load_front_end(package_dir: str | Path, profile: Profile):
     if profile.serving.front_end == "cascade":
         from ichigo.speech_tokenizer.whisper_asr import WhisperASR
 
-        return WhisperASR.load(profile.speech_tokenizer.whisper_model)
+        return WhisperASR.load(profile.speech_tokenizer.whisper_model,
+                               window_seconds=profile.serving.cascade_window_seconds)
     return load_package_tokenizer(package_dir, profile)
 
 
