@@ -5,11 +5,11 @@
                                                  [--cascade-window SECONDS]
 
 Early fusion (Ichigo): WAV -> speech tokens -> the LLM's first token. Cascade: WAV -> Whisper
-transcript (greedy, `serving.cascade_window_seconds` windows) -> the same LLM on the text -> its first token. The paper
-measured 111 ms vs 453 ms to first token on an A6000. Both paths are timed turn by turn,
-interleaved, on held-out voices speaking the held-out question phrasing, and both answer the
-same questions for spoken-QA exact match (offline scorer), and both write down what was said: WER
-on the same clips (early fusion asked with the recipe's transcription prompts, the cascade's
+transcript (greedy, in `serving.cascade_window_seconds` windows) -> the same LLM on the text -> its
+first token. The paper measured 111 ms vs 453 ms to first token on an A6000. Both paths are timed
+turn by turn, interleaved, on held-out voices speaking the held-out question phrasing; both answer
+the same questions for spoken-QA exact match (offline scorer) and both write down what was said:
+WER on the same clips (early fusion asked with the recipe's transcription prompts, the cascade's
 Whisper transcript; one normalisation, `ichigo.transcripts`). Without --package: the latest model
 `make run` registered in ./runs, else the tests' tiny package (latency only means something then).
 """
@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ichigo import world  # noqa: E402
 from ichigo.audio import wav_bytes  # noqa: E402
-from ichigo.eval.asr import transcription_eval, wer_cer  # noqa: E402
 from ichigo.config import load_profile  # noqa: E402
+from ichigo.eval.asr import transcription_eval, wer_cer  # noqa: E402
 from ichigo.eval.cascade import cascade_speech_qa  # noqa: E402
 from ichigo.eval.judge import OfflineJudge  # noqa: E402
 from ichigo.eval.latency import first_token_ms  # noqa: E402
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ichigo.config.profile import with_workdir
 
-    overrides = {"serving": {"cascade_window_seconds": args.cascade_window}} if args.cascade_window else None
+    overrides = {"serving": {"cascade_window_seconds": args.cascade_window}} if args.cascade_window is not None else None
     profile = with_workdir(load_profile(args.profile, overrides), "runs")  # the store `make run` writes
     uri = args.package or default_package(profile)
     pkg, version, _ = ModelSource(uri).resolve(profile)

@@ -570,7 +570,7 @@ class ServingConfig(Section):
     front_end: Literal["early_fusion", "cascade"] = "early_fusion"
     # the cascade's Whisper window in seconds (longer turns are transcribed window by window). A
     # shorter one is faster and, on the local held-out voices, heard more right (24 questions, 10 s
-    # vs 30 s: 288 vs 757 ms to first token, WER 0.170 vs 0.264), but off the 30 s Whisper was
+    # vs 30 s: 222 vs 573 ms to first token, WER 0.170 vs 0.264), but off the 30 s Whisper was
     # trained on, it misheard the default en-us voice's "capital of France" (at 5-20 s): measure first
     cascade_window_seconds: float = Field(30.0, ge=1, le=30)
     host: str = "127.0.0.1"
